@@ -1,1 +1,69 @@
-fn main() {}
+//! `tradeoff`: what does each way of compressing a code LLM cost in quality, and what does it
+//! buy in speed, memory and energy?
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tradeoff",
+    version,
+    about = "Measure what compressing a code LLM costs in quality and buys in speed, memory and energy",
+    long_about = "Measure what compressing a code LLM costs in quality and buys in speed, memory and energy.\n\n\
+Start with `tradeoff models pull smollm2-135m`, then `tradeoff generate --model smollm2-135m --chat \
+--prompt \"Write a Python function that reverses a string\"`.\n\n\
+Models and data sets are cached under $TRADEOFF_HOME (default: $XDG_CACHE_HOME/tradeoff or ~/.cache/tradeoff)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Worker threads for model kernels and code execution (default: all cores).
+    #[arg(long, global = true, env = "TRADEOFF_THREADS")]
+    threads: Option<usize>,
+    /// More log output (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List, pull and inspect models (built-in catalog names or local paths).
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCmd),
+    /// List and pull the benchmark data sets.
+    #[command(subcommand)]
+    Data(cmd::models::DataCmd),
+    /// Generate text with a model, streaming tokens, and report prefill/decode speed.
+    Generate(cmd::generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tradeoff_engine::init_threads(cli.threads);
+    let res = match cli.cmd {
+        Cmd::Models(c) => cmd::models::run_models(c),
+        Cmd::Data(c) => cmd::models::run_data(c),
+        Cmd::Generate(a) => cmd::generate::run(a),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The in-process engine: a loaded [`Model`] plus tokenizer and chat template, generating for
+//! many requests at once. Every step runs one forward pass over the weights for all active
+//! sequences (continuous batching): new prompts are prefilled in the same pass as the running
+//! sequences decode, and a finished sequence leaves at once, making room for the next.
+
+use crate::api::*;
+use crate::chat::ChatTemplate;
+use crate::config::Config;
+use crate::gguf::Gguf;
+use crate::model::{KvCache, Model, Segment};
+use crate::sampler::Sampler;
+use crate::tokenizer::{read_json, Detokenizer, Tokenizer};
+use crate::weights::Source;
+use crate::{Error, Result};
+use candle_core::Device;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub device: Device,
+    /// Sequences decoded together at most (the n samples of a request count one each).
+    pub max_batch: usize,
+    /// Prompt tokens prefilled per step and sequence; long prompts take several steps.
+    pub prefill_chunk: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            max_batch: 16,
+            prefill_chunk: 512,
+        }
+    }
+}
+
+/// Where a model spec points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelPath {
+    Gguf(PathBuf),
+    HfDir(PathBuf),
+}
+
+impl ModelPath {
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelPath::Gguf(p) | ModelPath::HfDir(p) => p,
+        }
+    }
+}
+
+/// Resolves a catalog name (`smollm2-135m`), a GGUF file or a Hugging Face model folder.
+pub fn resolve(spec: &str) -> Result<ModelPath> {
+    let p = Path::new(spec);
+    if p.is_dir() {
+        if !p.join("config.json").is_file() {
+            return Err(Error::model(
+                p,
+                "a model folder needs config.json, *.safetensors and tokenizer.json",
+            ));
+        }
+        return Ok(ModelPath::HfDir(p.to_path_buf()));
+    }
+    if p.is_file() {
+        return Ok(ModelPath::Gguf(p.to_path_buf()));
+    }
+    match tradeoff_assets::find(tradeoff_assets::Kind::Model, spec) {
+        Ok(asset) => {
+            let path = asset.require(&tradeoff_assets::cache_dir())?;
+            if path.is_dir() {
+                Ok(ModelPath::HfDir(path))
+            } else {
+                Ok(ModelPath::Gguf(path))
+            }
+        }
+        Err(tradeoff_assets::AssetError::Unknown { known, .. }) => Err(Error::model(
+            p,
+            format!("no such file or folder, and not a catalog model (known: {known})"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct LocalEngine {
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    spec: String,
+    sha256: Option<String>,
+    pub opts: LoadOptions,
+}
+
+impl LocalEngine {
+    /// Loads a model by catalog name or path.
+    pub fn open(spec: &str, opts: LoadOptions) -> Result<Self> {
+        let mp = resolve(spec)?;
+        let sha256 = tradeoff_assets::CATALOG
+            .iter()
+            .find(|a| a.name == spec && a.files.len() == 1)
+            .map(|a| a.files[0].sha256.to_string());
+        let mut e = Self::load(&mp, opts)?;
+        e.spec = spec.to_string();
+        e.sha256 = sha256;
+        Ok(e)
+    }
+
+    pub fn load(mp: &ModelPath, opts: LoadOptions) -> Result<Self> {
+        let (model, tokenizer, template) = match mp {
+            ModelPath::Gguf(path) => {
+                let g = Gguf::open(path)?;
+                let cfg = Config::from_gguf(&g)?;
+                let tokenizer = Tokenizer::from_gguf(&g)?;
+                let template = g.meta_str("tokenizer.chat_template").map(str::to_string);
+                let mut src = Source::Gguf(Box::new(g));
+                (Model::load(&mut src, cfg, &opts.device)?, tokenizer, template)
+            }
+            ModelPath::HfDir(dir) => {
+                let cfg = Config::from_hf(&dir.join("config.json"))?;
+                let tokenizer = Tokenizer::from_hf_dir(dir)?;
+                let template = read_json(&dir.join("tokenizer_config.json"))
+                    .and_then(|c| c.get("chat_template")?.as_str().map(str::to_string));
+                let mut src = Source::open_safetensors(dir)?;
+                let mut model = Model::load(&mut src, cfg, &opts.device)?;
+                if !crate::config::hf_tied(&dir.join("config.json")) && !src.has("output.weight") {
+                    return Err(Error::MissingTensor {
+                        path: dir.clone(),
+                        name: "lm_head.weight".into(),
+                    });
+                }
+                model.tied = !src.has("output.weight");
+                (model, tokenizer, template)
+            }
+        };
+        let tok_str = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or_default();
+        let template = match template {
+            Some(t) => Some(ChatTemplate::new(
+                &t,
+                &tok_str(tokenizer.bos),
+                &tok_str(tokenizer.eos.first().copied()),
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            model,
+            tokenizer,
+            template,
+            spec: mp.path().display().to_string(),
+            sha256: None,
+            opts,
+        })
+    }
+
+    pub fn has_chat_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    fn run(
+        &mut self,
+        reqs: &[GenRequest],
+        mut on_text: Option<&mut OnText<'_>>,
+        on_done: &mut dyn FnMut(usize, Result<Generation>),
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let max_batch = self.opts.max_batch.max(1);
+        let chunk = self.opts.prefill_chunk.max(1);
+        let ctx = self.model.cfg.context_length;
+        let stop_hold = |r: &GenRequest| r.params.stop.iter().map(|s| s.len()).max().unwrap_or(1).max(1) - 1;
+        let mut queue: VecDeque<usize> = (0..reqs.len()).collect();
+        let mut prefilling: Vec<Prefill> = Vec::new();
+        let mut active: Vec<Seq> = Vec::new();
+        let mut state: Vec<ReqState> = reqs
+            .iter()
+            .map(|r| ReqState {
+                samples: vec![None; r.n],
+                left: r.n,
+                timing: Timing::default(),
+                admitted: None,
+                first_token: None,
+            })
+            .collect();
+        loop {
+            // Admit requests while their samples fit in the batch.
+            while let Some(&ri) = queue.front() {
+                let r = &reqs[ri];
+                let used: usize = active.len() + prefilling.iter().map(|p| reqs[p.req].n).sum::<usize>();
+                if used > 0 && used + r.n > max_batch {
+                    break;
+                }
+                queue.pop_front();
+                let now = Instant::now();
+                state[ri].admitted = Some(now);
+                state[ri].timing.queue_s = (now - t0).as_secs_f64();
+                if r.n == 0 {
+                    on_done(ri, Ok(Generation { samples: vec![], timing: state[ri].timing.clone() }));
+                    continue;
+                }
+                match self.tokenizer.encode(&r.prompt) {
+                    Ok(ids) if ids.is_empty() => {
+                        on_done(ri, Err(Error::Request("empty prompt".into())));
+                    }
+                    Ok(ids) if ids.len() >= ctx => {
+                        on_done(ri, Err(Error::PromptTooLong { prompt: ids.len(), context: ctx }));
+                    }
+                    Ok(ids) => {
+                        state[ri].timing.prompt_tokens = ids.len();
+                        prefilling.push(Prefill {
+                            req: ri,
+                            ids,
+                            done: 0,
+                            cache: self.model.new_cache(),
+                        });
+                    }
+                    Err(e) => on_done(ri, Err(e)),
+                }
+            }
+            if active.is_empty() && prefilling.is_empty() {
+                if queue.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
+            // One forward pass: a token for every decoding sequence, a chunk of every prompt.
+            let logits = {
+                let mut segs: Vec<Segment<'_>> = Vec::with_capacity(active.len() + prefilling.len());
+                for s in active.iter_mut() {
+                    segs.push(Segment {
+                        tokens: std::slice::from_ref(&s.next),
+                        cache: &mut s.cache,
+                        all_logits: false,
+                    });
+                }
+                for p in prefilling.iter_mut() {
+                    let end = (p.done + chunk).min(p.ids.len());
+                    segs.push(Segment {
+                        tokens: &p.ids[p.done..end],
+                        cache: &mut p.cache,
+                        all_logits: false,
+                    });
+                }
+                self.model.forward(&mut segs, None)?
+            };
+            let logits: Vec<Vec<f32>> = logits.to_vec2::<f32>()?;
+            let now = Instant::now();
+            let n_active = active.len();
+            // Decoding sequences: sample, detokenize, check stops.
+            for (s, row) in active.iter_mut().zip(&logits[..n_active]) {
+                let tok = s.sampler.sample(row);
+                s.accept(tok, &self.tokenizer, &reqs[s.req], ctx, stop_hold(&reqs[s.req]), on_text.as_deref_mut())?;
+            }
+            // Prompts whose prefill completed: first token of each sample.
+            let mut still = Vec::with_capacity(prefilling.len());
+            for (p, row) in prefilling.into_iter().zip(&logits[n_active..]) {
+                let mut p = p;
+                p.done = (p.done + chunk).min(p.ids.len());
+                if p.done < p.ids.len() {
+                    still.push(p);
+                    continue;
+                }
+                let r = &reqs[p.req];
+                let st = &mut state[p.req];
+                let adm = st.admitted.unwrap_or(now);
+                st.timing.prefill_s = (now - adm).as_secs_f64();
+                st.first_token = Some(now);
+                st.timing.ttft_s = (now - adm).as_secs_f64();
+                for i in 0..r.n {
+                    let cache = if i + 1 == r.n {
+                        std::mem::replace(&mut p.cache, KvCache::new(0))
+                    } else {
+                        p.cache.clone()
+                    };
+                    let mut seq = Seq {
+                        req: p.req,
+                        sample: i,
+                        cache,
+                        next: 0,
+                        ids: Vec::new(),
+                        sampler: Sampler::new(&r.params, r.params.seed.wrapping_add(i as u64)),
+                        detok: Detokenizer::default(),
+                        text: String::new(),
+                        streamed: 0,
+                        finish: None,
+                    };
+                    let tok = seq.sampler.sample(row);
+                    seq.accept(tok, &self.tokenizer, r, ctx, stop_hold(r), on_text.as_deref_mut())?;
+                    active.push(seq);
+                }
+            }
+            prefilling = still;
+            // Retire finished sequences; report requests whose samples are all done.
+            let mut i = 0;
+            while i < active.len() {
+                if active[i].finish.is_none() {
+                    i += 1;
+                    continue;
+                }
+                let s = active.swap_remove(i);
+                let st = &mut state[s.req];
+                st.timing.generated_tokens += s.ids.len();
+                st.samples[s.sample] = Some(Sample {
+                    text: s.text,
+                    tokens: s.ids.len(),
+                    finish: s.finish.unwrap_or(FinishReason::Length),
+                });
+                st.left -= 1;
+                if st.left == 0 {
+                    let end = Instant::now();
+                    let adm = st.admitted.unwrap_or(t0);
+                    st.timing.decode_s = (end - st.first_token.unwrap_or(end)).as_secs_f64();
+                    st.timing.total_s = (end - adm).as_secs_f64();
+                    let samples = st.samples.iter_mut().map(|x| x.take().expect("every sample finished")).collect();
+                    on_done(s.req, Ok(Generation { samples, timing: st.timing.clone() }));
+                }
+            }
+        }
+    }
+}
+
+struct ReqState {
+    samples: Vec<Option<Sample>>,
+    left: usize,
+    timing: Timing,
+    admitted: Option<Instant>,
+    first_token: Option<Instant>,
+}
+
+struct Prefill {
+    req: usize,
+    ids: Vec<u32>,
+    done: usize,
+    cache: KvCache,
+}
+
+struct Seq {
+    req: usize,
+    sample: usize,
+    cache: KvCache,
+    /// The token to feed at the next step.
+    next: u32,
+    ids: Vec<u32>,
+    sampler: Sampler,
+    detok: Detokenizer,
+    text: String,
+    streamed: usize,
+    finish: Option<FinishReason>,
+}
+
+impl Seq {
+    /// Takes a sampled token: records it, extends the text, and decides whether to stop.
+    fn accept(
+        &mut self,
+        tok: u32,
+        tk: &Tokenizer,
+        r: &GenRequest,
+        ctx: usize,
+        hold: usize,
+        on_text: Option<&mut OnText<'_>>,
+    ) -> Result<()> {
+        if tk.is_eos(tok) {
+            self.finish = Some(FinishReason::Eos);
+        } else {
+            self.ids.push(tok);
+            self.next = tok;
+            let piece = self.detok.step(tk, &self.ids)?;
+            if !piece.is_empty() {
+                let from = self.text.len().saturating_sub(hold + piece.len());
+                self.text.push_str(&piece);
+                if let Some(cut) = find_stop(&self.text, from, &r.params.stop) {
+                    self.text.truncate(cut);
+                    self.finish = Some(FinishReason::Stop);
+                }
+            }
+            if self.finish.is_none() {
+                if self.ids.len() >= r.params.max_new_tokens {
+                    self.finish = Some(FinishReason::Length);
+                } else if self.cache.len() + 1 >= ctx {
+                    self.finish = Some(FinishReason::Context);
+                }
+            }
+        }
+        if self.finish.is_some() && self.finish != Some(FinishReason::Stop) {
+            // Bytes still held by the detokenizer (an incomplete character at the very end).
+            let full = tk.decode(&self.ids)?;
+            if full.len() > self.text.len() && full.starts_with(&self.text) {
+                self.text = full;
+            }
+        }
+        // Stream what can no longer turn out to be the start of a stop string.
+        let safe = if self.finish.is_some() {
+            self.text.len()
+        } else {
+            floor_boundary(&self.text, self.text.len().saturating_sub(hold))
+        };
+        if safe > self.streamed {
+            if let Some(cb) = on_text {
+                cb(self.req, self.sample, &self.text[self.streamed..safe]);
+            }
+            self.streamed = safe;
+        }
+        Ok(())
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Byte offset of the earliest stop string starting at or after `from`.
+fn find_stop(text: &str, from: usize, stops: &[String]) -> Option<usize> {
+    let from = floor_boundary(text, from);
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
+        .min()
+}
+
+impl Engine for LocalEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            engine: "candle".into(),
+            model: self.spec.clone(),
+            model_sha256: self.sha256.clone(),
+            architecture: Some(self.model.cfg.arch.name().into()),
+            context_length: Some(self.model.cfg.context_length),
+            device: match &self.model.device {
+                Device::Cpu => "cpu".into(),
+                d => format!("{d:?}"),
+            },
+            threads: Some(rayon::current_num_threads()),
+        }
+    }
+
+    fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        match &self.template {
+            Some(t) => t.render(messages, add_generation_prompt),
+            None => Err(Error::Template(format!(
+                "{} has no chat template (a base model?): use a plain completion prompt",
+                self.spec
+            ))),
+        }
+    }
+
+    fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
+        let mut out = None;
+        self.run(std::slice::from_ref(req), Some(on_text), &mut |_, g| out = Some(g))?;
+        out.unwrap_or_else(|| Err(Error::Request("request produced no result".into())))
+    }
+
+    fn generate_many(&mut self, reqs: &[GenRequest], on_done: &mut dyn FnMut(usize, Result<Generation>)) -> Result<()> {
+        self.run(reqs, None, on_done)
+    }
+}

@@ -1,0 +1,494 @@
+//! The transformer forward pass (llama and qwen2), built on candle ops for the matmuls and
+//! norms, with attention and rotary embeddings written out here so that many sequences of
+//! different lengths, each with its own KV cache, run through the weights in one pass.
+
+use crate::config::{Arch, Config};
+use crate::weights::Source;
+use crate::Result;
+use candle_core::quantized::QMatMul;
+use candle_core::{Device, Module, Tensor, D};
+use rayon::prelude::*;
+
+/// A linear layer `y = x Wᵀ + b`; W stays in its stored (possibly quantized) format.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: QMatMul,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.weight.forward(x)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// Where a hook sees the input of linear layers. Layers that share an input share a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Site {
+    /// Input of attn_q, attn_k, attn_v (after the attention norm).
+    AttnIn,
+    /// Input of attn_output.
+    AttnOut,
+    /// Input of ffn_gate and ffn_up (after the ffn norm).
+    MlpIn,
+    /// Input of ffn_down.
+    MlpDown,
+}
+
+impl Site {
+    pub const ALL: [Site; 4] = [Site::AttnIn, Site::AttnOut, Site::MlpIn, Site::MlpDown];
+
+    /// GGUF names (without `blk.N.` and `.weight`) of the linears reading this site.
+    pub fn linears(self) -> &'static [&'static str] {
+        match self {
+            Site::AttnIn => &["attn_q", "attn_k", "attn_v"],
+            Site::AttnOut => &["attn_output"],
+            Site::MlpIn => &["ffn_gate", "ffn_up"],
+            Site::MlpDown => &["ffn_down"],
+        }
+    }
+
+    pub fn of_linear(name: &str) -> Option<Site> {
+        Site::ALL.into_iter().find(|s| s.linears().contains(&name))
+    }
+}
+
+/// Observes activations during a forward pass (calibration, layer-importance scores).
+/// Layer numbers are the model's original ones, also after layers were removed.
+pub trait Hook {
+    /// `x` is [tokens, in_features], the input every linear at `site` multiplies.
+    fn linear_input(&mut self, _layer: usize, _site: Site, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// Hidden states entering and leaving a decoder layer, [tokens, hidden].
+    fn layer_io(&mut self, _layer: usize, _input: &Tensor, _output: &Tensor) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Index in the original model (names in GGUF files stay `blk.{id}`).
+    pub id: usize,
+    pub attn_norm: Tensor,
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub ffn_norm: Tensor,
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+}
+
+impl Layer {
+    /// The linear named like its GGUF tensor (`attn_q`, ..., `ffn_down`).
+    pub fn linear_mut(&mut self, name: &str) -> Option<&mut Linear> {
+        Some(match name {
+            "attn_q" => &mut self.q,
+            "attn_k" => &mut self.k,
+            "attn_v" => &mut self.v,
+            "attn_output" => &mut self.o,
+            "ffn_gate" => &mut self.gate,
+            "ffn_up" => &mut self.up,
+            "ffn_down" => &mut self.down,
+            _ => return None,
+        })
+    }
+
+    pub fn linear(&self, name: &str) -> Option<&Linear> {
+        Some(match name {
+            "attn_q" => &self.q,
+            "attn_k" => &self.k,
+            "attn_v" => &self.v,
+            "attn_output" => &self.o,
+            "ffn_gate" => &self.gate,
+            "ffn_up" => &self.up,
+            "ffn_down" => &self.down,
+            _ => return None,
+        })
+    }
+}
+
+pub const LINEARS: [&str; 7] = [
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
+
+/// Keys and values of one sequence, every layer, token-major: `[pos][kv_head][head_dim]`, so
+/// appending a token never moves what is already cached.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(n_layer: usize) -> Self {
+        Self {
+            k: vec![Vec::new(); n_layer],
+            v: vec![Vec::new(); n_layer],
+            len: 0,
+        }
+    }
+
+    /// Tokens cached so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops everything after the first `len` tokens (to reuse a shared prefix).
+    pub fn truncate(&mut self, len: usize, kv_dim: usize) {
+        for l in self.k.iter_mut().chain(self.v.iter_mut()) {
+            l.truncate(len * kv_dim);
+        }
+        self.len = self.len.min(len);
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.k.iter().chain(&self.v).map(|l| l.len() * 4).sum()
+    }
+}
+
+/// One sequence's share of a forward pass: new tokens appended after what its cache holds.
+pub struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
+    /// Return logits for every new token (perplexity, KL divergence), not just the last.
+    pub all_logits: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub cfg: Config,
+    pub device: Device,
+    pub embed: QMatMul,
+    pub layers: Vec<Layer>,
+    pub norm: Tensor,
+    pub lm_head: Linear,
+    /// The output projection is the embedding matrix (no `output.weight` stored).
+    pub tied: bool,
+    rope: Rope,
+}
+
+#[derive(Debug, Clone)]
+struct Rope {
+    inv_freq: Vec<f32>,
+    interleaved: bool,
+}
+
+impl Rope {
+    fn new(cfg: &Config) -> Self {
+        let half = cfg.head_dim / 2;
+        let inv_freq = (0..half)
+            .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f32 / cfg.head_dim as f32))
+            .collect();
+        Self {
+            inv_freq,
+            interleaved: cfg.rope_interleaved,
+        }
+    }
+
+    /// Rotates every head of `row` ([heads * head_dim]) for position `pos`.
+    fn apply(&self, row: &mut [f32], head_dim: usize, pos: usize) {
+        let half = head_dim / 2;
+        let (mut cs, mut sn) = ([0f32; 256], [0f32; 256]);
+        for i in 0..half {
+            let t = pos as f32 * self.inv_freq[i];
+            cs[i] = t.cos();
+            sn[i] = t.sin();
+        }
+        for head in row.chunks_exact_mut(head_dim) {
+            for i in 0..half {
+                let (a, b) = if self.interleaved {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + half)
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * cs[i] - x1 * sn[i];
+                head[b] = x0 * sn[i] + x1 * cs[i];
+            }
+        }
+    }
+}
+
+impl Model {
+    pub(crate) fn load(src: &mut Source, cfg: Config, device: &Device) -> Result<Self> {
+        if cfg.head_dim / 2 > 256 {
+            return Err(crate::Error::model(
+                src.path(),
+                format!("head dim {} is larger than supported (512)", cfg.head_dim),
+            ));
+        }
+        let embed = src.matrix("token_embd.weight", device)?;
+        let tied = !src.has("output.weight");
+        let lm_head = Linear {
+            weight: if tied {
+                embed.clone()
+            } else {
+                src.matrix("output.weight", device)?
+            },
+            bias: None,
+        };
+        let norm = src.dense("output_norm.weight", device)?;
+        let bias = cfg.arch == Arch::Qwen2;
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let mut lin = |name: &str, with_bias: bool| -> Result<Linear> {
+                let w = src.matrix(&format!("blk.{i}.{name}.weight"), device)?;
+                let b = if with_bias {
+                    Some(src.dense(&format!("blk.{i}.{name}.bias"), device)?)
+                } else {
+                    None
+                };
+                Ok(Linear { weight: w, bias: b })
+            };
+            let q = lin("attn_q", bias)?;
+            let k = lin("attn_k", bias)?;
+            let v = lin("attn_v", bias)?;
+            let o = lin("attn_output", false)?;
+            let gate = lin("ffn_gate", false)?;
+            let up = lin("ffn_up", false)?;
+            let down = lin("ffn_down", false)?;
+            layers.push(Layer {
+                id: i,
+                attn_norm: src.dense(&format!("blk.{i}.attn_norm.weight"), device)?,
+                q,
+                k,
+                v,
+                o,
+                ffn_norm: src.dense(&format!("blk.{i}.ffn_norm.weight"), device)?,
+                gate,
+                up,
+                down,
+            });
+        }
+        let rope = Rope::new(&cfg);
+        Ok(Self {
+            cfg,
+            device: device.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+            tied,
+            rope,
+        })
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    fn kv_dim(&self) -> usize {
+        self.cfg.n_kv_head * self.cfg.head_dim
+    }
+
+    /// Removes decoder layers by original id (depth pruning). Caches made before are invalid.
+    pub fn remove_layers(&mut self, ids: &[usize]) {
+        self.layers.retain(|l| !ids.contains(&l.id));
+    }
+
+    /// Logits for every token of `tokens`, from an empty cache: [tokens, vocab].
+    pub fn logits_all(&self, tokens: &[u32], hook: Option<&mut dyn Hook>) -> Result<Tensor> {
+        let mut cache = self.new_cache();
+        self.forward(
+            &mut [Segment {
+                tokens,
+                cache: &mut cache,
+                all_logits: true,
+            }],
+            hook,
+        )
+    }
+
+    /// Runs the new tokens of every segment through the model, appending to their caches.
+    /// Returns logits rows, segment by segment: every new token's where `all_logits`, else
+    /// the last one's. Rows of one segment do not depend on the other segments.
+    pub fn forward(&self, segs: &mut [Segment<'_>], mut hook: Option<&mut dyn Hook>) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+        let kv_dim = self.kv_dim();
+        // Row r of the batch belongs to segment rows[r].0 at position rows[r].1.
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        for (s, seg) in segs.iter().enumerate() {
+            let start = seg.cache.len;
+            if start + seg.tokens.len() > cfg.context_length {
+                return Err(crate::Error::PromptTooLong {
+                    prompt: start + seg.tokens.len(),
+                    context: cfg.context_length,
+                });
+            }
+            for (i, &t) in seg.tokens.iter().enumerate() {
+                rows.push((s, start + i));
+                ids.push(t);
+            }
+        }
+        let n_rows = rows.len();
+        if n_rows == 0 {
+            return Err(crate::Error::Request("forward pass with no tokens".into()));
+        }
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(crate::Error::Request(format!(
+                "token id {bad} is outside the vocabulary ({})",
+                cfg.vocab_size
+            )));
+        }
+        let id_t = Tensor::new(ids.as_slice(), &self.device)?;
+        let mut x = self.embed.embedding(&id_t)?;
+        let eps = cfg.rms_eps as f32;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let x_in = x.clone();
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+            if let Some(hk) = hook.as_deref_mut() {
+                hk.linear_input(layer.id, Site::AttnIn, &h)?;
+            }
+            let mut q = to_rows(&layer.q.forward(&h)?)?;
+            let mut k = to_rows(&layer.k.forward(&h)?)?;
+            let v = to_rows(&layer.v.forward(&h)?)?;
+            q.par_chunks_mut(nh * hd)
+                .zip(k.par_chunks_mut(kv_dim))
+                .zip(rows.par_iter())
+                .for_each(|((qr, kr), &(_, pos))| {
+                    self.rope.apply(qr, hd, pos);
+                    self.rope.apply(kr, hd, pos);
+                });
+            let mut r0 = 0;
+            for seg in segs.iter_mut() {
+                let n = seg.tokens.len();
+                seg.cache.k[li].extend_from_slice(&k[r0 * kv_dim..(r0 + n) * kv_dim]);
+                seg.cache.v[li].extend_from_slice(&v[r0 * kv_dim..(r0 + n) * kv_dim]);
+                r0 += n;
+            }
+            let mut att = vec![0f32; n_rows * nh * hd];
+            {
+                let caches: Vec<&KvCache> = segs.iter().map(|s| &*s.cache).collect();
+                let scale = 1.0 / (hd as f32).sqrt();
+                att.par_chunks_mut(nh * hd)
+                    .zip(q.par_chunks(nh * hd))
+                    .zip(rows.par_iter())
+                    .for_each(|((out, qr), &(s, pos))| {
+                        let c = caches[s];
+                        attend(out, qr, &c.k[li], &c.v[li], pos + 1, nh, nkv, hd, scale);
+                    });
+            }
+            let att = Tensor::from_vec(att, (n_rows, nh * hd), &self.device)?;
+            if let Some(hk) = hook.as_deref_mut() {
+                hk.linear_input(layer.id, Site::AttnOut, &att)?;
+            }
+            x = (x + layer.o.forward(&att)?)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
+            if let Some(hk) = hook.as_deref_mut() {
+                hk.linear_input(layer.id, Site::MlpIn, &h)?;
+            }
+            let g = layer.gate.forward(&h)?;
+            let u = layer.up.forward(&h)?;
+            let a = (candle_nn::ops::silu(&g)? * u)?;
+            if let Some(hk) = hook.as_deref_mut() {
+                hk.linear_input(layer.id, Site::MlpDown, &a)?;
+            }
+            x = (x + layer.down.forward(&a)?)?;
+            if let Some(hk) = hook.as_deref_mut() {
+                hk.layer_io(layer.id, &x_in, &x)?;
+            }
+        }
+        for seg in segs.iter_mut() {
+            seg.cache.len += seg.tokens.len();
+        }
+        // Only the rows whose logits are wanted go through the (vocab-sized) output layer.
+        let mut keep: Vec<u32> = Vec::new();
+        let mut r0 = 0u32;
+        for seg in segs.iter() {
+            let n = seg.tokens.len() as u32;
+            if seg.all_logits {
+                keep.extend(r0..r0 + n);
+            } else {
+                keep.push(r0 + n - 1);
+            }
+            r0 += n;
+        }
+        let x = if keep.len() == n_rows {
+            x
+        } else {
+            x.index_select(&Tensor::new(keep.as_slice(), &self.device)?, 0)?
+        };
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
+        Ok(self.lm_head.forward(&x)?.contiguous()?)
+    }
+}
+
+fn to_rows(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// Causal attention of one query row (all heads) over the first `len` cached positions.
+#[allow(clippy::too_many_arguments)]
+fn attend(out: &mut [f32], q: &[f32], k: &[f32], v: &[f32], len: usize, nh: usize, nkv: usize, hd: usize, scale: f32) {
+    let group = nh / nkv;
+    let kv_dim = nkv * hd;
+    let mut scores = vec![0f32; len];
+    for h in 0..nh {
+        let kvh = h / group;
+        let qh = &q[h * hd..(h + 1) * hd];
+        let mut max = f32::NEG_INFINITY;
+        for (j, s) in scores.iter_mut().enumerate() {
+            let kj = &k[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
+            *s = dot(qh, kj) * scale;
+            max = max.max(*s);
+        }
+        let mut sum = 0f32;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        let o = &mut out[h * hd..(h + 1) * hd];
+        o.fill(0.0);
+        for (j, &p) in scores.iter().enumerate() {
+            let vj = &v[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
+            let w = p / sum;
+            for (oi, vi) in o.iter_mut().zip(vj) {
+                *oi += w * vi;
+            }
+        }
+    }
+}
+
+/// Dot product with independent lanes so the compiler keeps it in SIMD registers.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut acc = [0f32; L];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for i in 0..L {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// Log-softmax over the last dimension, in f32.
+pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::log_softmax(logits, D::Minus1)?)
+}
