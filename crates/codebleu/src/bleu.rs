@@ -81,7 +81,10 @@ pub(crate) fn corpus_bleu(references: &[Vec<Tokens>], hypotheses: &[Tokens]) -> 
     for (refs, hyp) in references.iter().zip(hypotheses) {
         for n in 1..=ORDERS {
             let counts = ngram_counts(hyp, n);
-            let ref_counts: Vec<_> = refs.iter().map(|r| count_map(&ngram_counts(r, n))).collect();
+            let ref_counts: Vec<_> = refs
+                .iter()
+                .map(|r| count_map(&ngram_counts(r, n)))
+                .collect();
             let mut clipped = 0usize;
             let mut total = 0usize;
             for (gram, count) in &counts {
@@ -162,7 +165,9 @@ mod tests {
         let hyp1 = toks("It is a guide to action which ensures that the military always obeys the commands of the party");
         let ref1a = toks("It is a guide to action that ensures that the military will forever heed Party commands");
         let ref1b = toks("It is the guiding principle which guarantees the military forces always being under the command of the Party");
-        let ref1c = toks("It is the practical guide for the army always to heed the directions of the party");
+        let ref1c = toks(
+            "It is the practical guide for the army always to heed the directions of the party",
+        );
         let hyp2 = toks("he read the book because he was interested in world history");
         let ref2a = toks("he was interested in world history because he read the book");
         let got = corpus_bleu(&[vec![ref1a, ref1b, ref1c], vec![ref2a]], &[hyp1, hyp2]);
@@ -172,6 +177,9 @@ mod tests {
     #[test]
     fn no_unigram_match_is_zero() {
         assert_eq!(corpus_bleu(&[vec![toks("a b")]], &[toks("c d")]), 0.0);
-        assert_eq!(corpus_weighted_bleu(&[vec![toks("a b")]], &[toks("c d")], &[]), 0.0);
+        assert_eq!(
+            corpus_weighted_bleu(&[vec![toks("a b")]], &[toks("c d")], &[]),
+            0.0
+        );
     }
 }

@@ -18,10 +18,11 @@ use crate::comments::remove_or_keep;
 use crate::syntax::parse;
 use crate::{Lang, Result};
 
-/// Python's default recursion limit less the frames above the extraction in a script
-/// calling `calc_codebleu`: deeper trees make the package's recursive walk raise.
-/// Approximate, since the package's limit depends on its caller's stack.
-const MAX_DEPTH: usize = 995;
+/// Deepest recursion of the package's tree walks under Python's default recursion limit
+/// of 1000, measured with `calc_codebleu` called from a script's top level (a chain
+/// `x = 1 + 1 + ...` keeps its data flow up to 989 terms there). Each frame the caller
+/// adds lowers the package's limit by one, so the two agree only near that setting.
+const MAX_DEPTH: usize = 993;
 /// Stack for the extraction thread, enough for [`MAX_DEPTH`] levels of recursion.
 const STACK_BYTES: usize = 256 << 20;
 
@@ -49,7 +50,13 @@ struct Edge {
 }
 
 impl Edge {
-    fn new(code: String, idx: usize, rel: Rel, parents: Vec<String>, parent_idx: Vec<usize>) -> Self {
+    fn new(
+        code: String,
+        idx: usize,
+        rel: Rel,
+        parents: Vec<String>,
+        parent_idx: Vec<usize>,
+    ) -> Self {
         Edge {
             code,
             idx,
@@ -202,7 +209,10 @@ fn span(node: Node) -> Span {
 /// A token for the package: a leaf or a whole string/character literal, never a comment.
 fn is_token(node: Node) -> bool {
     (node.child_count() == 0
-        || matches!(node.kind(), "string_literal" | "string" | "character_literal"))
+        || matches!(
+            node.kind(),
+            "string_literal" | "string" | "character_literal"
+        ))
         && node.kind() != "comment"
 }
 
@@ -384,7 +394,10 @@ impl Walker {
         if node.kind() == "identifier" {
             states.insert(code.clone(), vec![idx]);
         }
-        Ok((vec![Edge::new(code, idx, Rel::ComesFrom, vec![], vec![])], states))
+        Ok((
+            vec![Edge::new(code, idx, Rel::ComesFrom, vec![], vec![])],
+            states,
+        ))
     }
 
     /// Walks `nodes` in order, threading the states through.
@@ -428,7 +441,13 @@ impl Walker {
             let (idx1, code1) = self.lookup(index1)?;
             for &index2 in &values {
                 let (idx2, code2) = self.lookup(index2)?;
-                dfg.push(Edge::new(code1.clone(), idx1, Rel::ComesFrom, vec![code2], vec![idx2]));
+                dfg.push(Edge::new(
+                    code1.clone(),
+                    idx1,
+                    Rel::ComesFrom,
+                    vec![code2],
+                    vec![idx2],
+                ));
             }
             states.insert(code1, vec![idx1]);
         }
@@ -448,8 +467,10 @@ impl Walker {
     ) -> Py<()> {
         let names = self.var_index(left, depth + 1)?;
         let values = self.var_index(right, depth + 1)?;
-        let values: Vec<(usize, String)> =
-            values.into_iter().map(|v| self.lookup(v)).collect::<Py<_>>()?;
+        let values: Vec<(usize, String)> = values
+            .into_iter()
+            .map(|v| self.lookup(v))
+            .collect::<Py<_>>()?;
         for index1 in names {
             let (idx1, code1) = self.lookup(index1)?;
             if per_pair {
@@ -501,7 +522,14 @@ impl Walker {
                     states = self.seq([req(*right)?], states, depth, &mut dfg)?;
                 }
                 for (left, right) in lefts.into_iter().zip(rights) {
-                    self.computed_from(req(left)?, req(right)?, false, &mut states, depth, &mut dfg)?;
+                    self.computed_from(
+                        req(left)?,
+                        req(right)?,
+                        false,
+                        &mut states,
+                        depth,
+                        &mut dfg,
+                    )?;
                 }
                 Ok((sorted(dfg), states))
             }
@@ -533,7 +561,14 @@ impl Walker {
                         states = self.seq([req(*right)?], states, depth, &mut dfg)?;
                     }
                     for (left, right) in lefts.into_iter().zip(rights) {
-                        self.computed_from(req(left)?, req(right)?, false, &mut states, depth, &mut dfg)?;
+                        self.computed_from(
+                            req(left)?,
+                            req(right)?,
+                            false,
+                            &mut states,
+                            depth,
+                            &mut dfg,
+                        )?;
                     }
                     let last = *kids.last().expect("not a token, so it has children");
                     if last.kind() == "block" {
@@ -567,9 +602,15 @@ impl Walker {
         let kind = node.kind();
         if kind == "variable_declarator" {
             let (name, value) = if family.declarator_by_position {
-                (kids.first().copied(), if kids.len() == 2 { Some(kids[1]) } else { None })
+                (
+                    kids.first().copied(),
+                    if kids.len() == 2 { Some(kids[1]) } else { None },
+                )
             } else {
-                (node.child_by_field_name("name"), node.child_by_field_name("value"))
+                (
+                    node.child_by_field_name("name"),
+                    node.child_by_field_name("value"),
+                )
             };
             return self.definition(name, value, states, depth);
         }

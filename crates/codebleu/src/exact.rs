@@ -53,7 +53,10 @@ mod tests {
         let refs = ["a = 1\nb = 2", "x"];
         let hyps = ["a  = 1\n\n  b = 2 ", "x"];
         assert_eq!(exact_match(&refs, &hyps, ExactMatch::Strict).unwrap(), 0.5);
-        assert_eq!(exact_match(&refs, &hyps, ExactMatch::Whitespace).unwrap(), 1.0);
+        assert_eq!(
+            exact_match(&refs, &hyps, ExactMatch::Whitespace).unwrap(),
+            1.0
+        );
         assert!(exact_match(&refs, &hyps[..1], ExactMatch::Strict).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! weighs 1, any other token 0.2. These are the keyword sets that codebleu 0.7.0 uses
 //! (its `keywords/<lang>.txt`), kept sorted so that lookup is a binary search.
 
+#[rustfmt::skip]
 pub(crate) const PYTHON: &[&str] = &[
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "case",
     "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from",
@@ -9,6 +10,7 @@ pub(crate) const PYTHON: &[&str] = &[
     "pass", "raise", "return", "try", "type", "while", "with", "yield",
 ];
 
+#[rustfmt::skip]
 pub(crate) const JAVA: &[&str] = &[
     "abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class",
     "const", "continue", "default", "do", "double", "else", "enum", "extends", "final",
@@ -18,6 +20,7 @@ pub(crate) const JAVA: &[&str] = &[
     "throw", "throws", "transient", "try", "void", "volatile", "while",
 ];
 
+#[rustfmt::skip]
 pub(crate) const CSHARP: &[&str] = &[
     "abstract", "add", "alias", "as", "ascending", "async", "await", "base", "bool",
     "break", "by", "byte", "case", "catch", "char", "checked", "class", "const", "continue",
@@ -33,6 +36,7 @@ pub(crate) const CSHARP: &[&str] = &[
     "virtual", "void", "volatile", "when", "where", "while", "yield",
 ];
 
+#[rustfmt::skip]
 pub(crate) const CPP: &[&str] = &[
     "INT_MAX", "INT_MIN", "MAX_RAND", "NULL", "and", "and_eq", "asm", "auto", "bitand",
     "bitor", "bool", "break", "case", "catch", "char", "cin", "class", "compl", "const",
@@ -46,6 +50,7 @@ pub(crate) const CPP: &[&str] = &[
     "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
 ];
 
+#[rustfmt::skip]
 pub(crate) const C: &[&str] = &[
     "_Packed", "auto", "break", "case", "char", "const", "continue", "default", "do",
     "double", "else", "enum", "extern", "float", "for", "goto", "if", "int", "long",
@@ -53,3 +58,18 @@ pub(crate) const C: &[&str] = &[
     "typedef", "union", "unsigned", "void", "volatile", "while",
 ];
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sorted_for_binary_search() {
+        for list in [
+            super::PYTHON,
+            super::JAVA,
+            super::CSHARP,
+            super::CPP,
+            super::C,
+        ] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
+    }
+}

@@ -191,11 +191,19 @@ where
     }
     let references: Vec<Vec<&str>> = references
         .iter()
-        .map(|refs| refs.as_ref().iter().map(|r| text::py_strip(r.as_ref())).collect())
+        .map(|refs| {
+            refs.as_ref()
+                .iter()
+                .map(|r| text::py_strip(r.as_ref()))
+                .collect()
+        })
         .collect();
     if let Some(i) = references.iter().position(Vec::is_empty) {
         return Err(Error::NoReference(i));
     }
-    let hypotheses = hypotheses.iter().map(|h| text::py_strip(h.as_ref())).collect();
+    let hypotheses = hypotheses
+        .iter()
+        .map(|h| text::py_strip(h.as_ref()))
+        .collect();
     Ok((references, hypotheses))
 }
