@@ -11,8 +11,8 @@
 # prints the largest difference per component. Exits non-zero when any component of any
 # pair or corpus differs by more than the tolerance. See scripts/check_codebleu.py.
 #
-# Data: $TRADEOFF_DATA, else shared/data beside or inside the repository
-# (needs mbpp/, quixbugs/ and codexglue-code-to-code-trans/).
+# Data (mbpp/, quixbugs/, codexglue-code-to-code-trans/): $TRADEOFF_DATA, else shared/data
+# beside or inside the repository, or beside its parent for a git worktree.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +25,7 @@ packages=(
 
 data="${TRADEOFF_DATA:-}"
 if [[ -z "$data" ]]; then
-  for candidate in "$repo/../shared/data" "$repo/shared/data"; do
+  for candidate in "$repo/../shared/data" "$repo/shared/data" "$repo/../../shared/data"; do
     if [[ -d "$candidate/mbpp" ]]; then data="$candidate"; break; fi
   done
 fi

@@ -22,6 +22,7 @@ changes from run to run. Two comparisons follow from that:
 import argparse
 import json
 import os
+import platform
 import random
 import re
 import subprocess
@@ -182,7 +183,7 @@ def java_to_cpp(java):
     return re.sub(r"([;{}])", r"\1\n", code)
 
 
-def build_cases(data, seed):
+def build_cases(data, seed, scale):
     rng = random.Random(seed)
     mbpp = [json.loads(line)["code"] for line in open(data / "mbpp" / "mbpp.jsonl", encoding="utf-8")]
     qb = data / "quixbugs"
@@ -193,24 +194,24 @@ def build_cases(data, seed):
     cs = (cx / "test.java-cs.txt.cs").read_text(encoding="utf-8").splitlines()
 
     per_lang = {lang: [] for lang in ["python", "java", "c_sharp", "cpp", "c"]}
-    per_lang["python"] += pairs_from(rng.sample(mbpp, 60), "python", rng, 60)
+    per_lang["python"] += pairs_from(rng.sample(mbpp, min(60 * scale, len(mbpp))), "python", rng, 60 * scale)
     # QuixBugs: the buggy program against the fixed one, comments and docstrings included.
-    for path in rng.sample(qb_py, 15):
+    for path in rng.sample(qb_py, min(15 * scale, len(qb_py))):
         buggy = qb / "python_programs" / path.name
         if buggy.exists():
             per_lang["python"].append((path.read_text(encoding="utf-8"), buggy.read_text(encoding="utf-8"), "quixbugs-bug"))
-    for path in rng.sample(qb_java, 12):
+    for path in rng.sample(qb_java, min(12 * scale, len(qb_java))):
         buggy = qb / "java_programs" / path.name
         if buggy.exists():
             per_lang["java"].append((path.read_text(encoding="utf-8"), buggy.read_text(encoding="utf-8"), "quixbugs-bug"))
-    per_lang["java"] += pairs_from(rng.sample(java, 30), "java", rng, 30)
-    per_lang["c_sharp"] += pairs_from(rng.sample(cs, 35), "c_sharp", rng, 35)
+    per_lang["java"] += pairs_from(rng.sample(java, 30 * scale), "java", rng, 30 * scale)
+    per_lang["c_sharp"] += pairs_from(rng.sample(cs, 35 * scale), "c_sharp", rng, 35 * scale)
     # Java into C#: the translation task itself.
-    idx = rng.sample(range(len(java)), 8)
+    idx = rng.sample(range(len(java)), 8 * scale)
     per_lang["c_sharp"] += [(cs[i], java[i], "translation") for i in idx]
-    cpp_like = [java_to_cpp(j) for j in rng.sample(java, 12)]
-    per_lang["cpp"] += pairs_from(CPP_SNIPPETS + cpp_like, "cpp", rng, 22)
-    per_lang["c"] += pairs_from(C_SNIPPETS + cpp_like[:6], "c", rng, 22)
+    cpp_like = [java_to_cpp(j) for j in rng.sample(java, 12 * scale)]
+    per_lang["cpp"] += pairs_from(CPP_SNIPPETS + cpp_like, "cpp", rng, 22 * scale)
+    per_lang["c"] += pairs_from(C_SNIPPETS + cpp_like[: 6 * scale], "c", rng, 22 * scale)
 
     for lang, ref, hyp in EDGE_CASES:
         per_lang[lang].append((ref, hyp, "edge"))
@@ -267,7 +268,7 @@ def score_python(cases_path, ordered):
             out.append({"id": case["id"], **{k: float(r[PY_KEYS[k]]) for k in COMPONENTS}})
         except Exception as e:  # reported, and counted as a disagreement
             out.append({"id": case["id"], "error": repr(e)})
-    json.dump(out, sys.stdout)
+    json.dump({"python": platform.python_version(), "results": out}, sys.stdout)
 
 
 def run_python(cases_path, hash_seed, ordered, work):
@@ -276,7 +277,8 @@ def run_python(cases_path, hash_seed, ordered, work):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     name = "python-ordered.json" if ordered else f"python-hashseed{hash_seed}.json"
     (work / name).write_text(res, encoding="utf-8")
-    return {r["id"]: r for r in json.loads(res)}
+    res = json.loads(res)
+    return res["python"], {r["id"]: r for r in res["results"]}
 
 
 def main():
@@ -285,6 +287,7 @@ def main():
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
     ap.add_argument("--tolerance", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=20240601, help="seed of the perturbations")
+    ap.add_argument("--scale", type=int, default=1, help="multiply the number of pairs (up to 16)")
     ap.add_argument("--hash-seeds", default="0,1,2,3,4,5,6,7", help="PYTHONHASHSEED values for the package as shipped")
     ap.add_argument("--dump", type=Path, help="write cases and both sides' results to this folder")
     ap.add_argument("--score-python", type=Path, help=argparse.SUPPRESS)
@@ -293,7 +296,7 @@ def main():
     if args.score_python:
         return score_python(args.score_python, args.ordered_sets)
 
-    cases = build_cases(args.data, args.seed)
+    cases = build_cases(args.data, args.seed, args.scale)
     work = Path(args.dump or tempfile.mkdtemp(prefix="check-codebleu-"))
     work.mkdir(parents=True, exist_ok=True)
     cases_path = work / "cases.json"
@@ -305,8 +308,8 @@ def main():
     ).stdout
     (work / "rust.json").write_text(rust, encoding="utf-8")
     rust = {r["id"]: r for r in json.loads(rust)}
-    ordered = run_python(cases_path, 0, True, work)
-    shipped = [run_python(cases_path, seed, False, work) for seed in args.hash_seeds.split(",")]
+    python_version, ordered = run_python(cases_path, 0, True, work)
+    shipped = [run_python(cases_path, seed, False, work)[1] for seed in args.hash_seeds.split(",")]
 
     failures = []
     strict = {k: 0.0 for k in COMPONENTS}  # Rust against the first-occurrence package
@@ -337,7 +340,7 @@ def main():
             counts[c["lang"]] = counts.get(c["lang"], 0) + 1
     print(f"{sum(counts.values())} pairs ({', '.join(f'{l} {n}' for l, n in sorted(counts.items()))}) "
           f"and {len(cases) - sum(counts.values())} corpora; results in {work}")
-    print(f"package as shipped under PYTHONHASHSEED={args.hash_seeds}\n")
+    print(f"codebleu 0.7.0 on Python {python_version}; as shipped under PYTHONHASHSEED={args.hash_seeds}\n")
     print(f"{'':<22}{'strict':>10}{'as shipped: nearest run':>26}{'package':>10}")
     print(f"{'component':<22}{'max|diff|':>10}{'pairs+corpora':>15}{'corpora':>11}{'spread':>10}")
     for k in COMPONENTS:

@@ -2,7 +2,7 @@
 //!
 //! The expected values are the package's own output: `calc_codebleu(references,
 //! hypotheses, lang)` with codebleu==0.7.0, tree-sitter==0.22.3 and the grammar wheels
-//! that `scripts/check-codebleu.sh` installs, printed with `repr()`. Each pair was scored
+//! that `scripts/check-codebleu.sh` installs, on CPython 3.11.7, printed with `repr()`. Each pair was scored
 //! under PYTHONHASHSEED=0..7 and gave the same numbers every time, so none of them depends
 //! on the package's hash-ordered sets. `scripts/check-codebleu.sh` runs the full check.
 
