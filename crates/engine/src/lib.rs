@@ -13,6 +13,7 @@ mod inspect;
 mod local;
 pub mod model;
 pub mod sampler;
+pub mod testing;
 pub mod tokenizer;
 pub mod weights;
 

@@ -24,6 +24,9 @@ pub struct LoadOptions {
     pub max_batch: usize,
     /// Prompt tokens prefilled per step and sequence; long prompts take several steps.
     pub prefill_chunk: usize,
+    /// Expand quantized weights to f32: the float reference a quantized file is compared with
+    /// when no original float weights exist.
+    pub dequantize: bool,
 }
 
 impl Default for LoadOptions {
@@ -32,6 +35,7 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             max_batch: 16,
             prefill_chunk: 512,
+            dequantize: false,
         }
     }
 }
@@ -114,7 +118,7 @@ impl LocalEngine {
                 let tokenizer = Tokenizer::from_gguf(&g)?;
                 let template = g.meta_str("tokenizer.chat_template").map(str::to_string);
                 let mut src = Source::Gguf(Box::new(g));
-                (Model::load(&mut src, cfg, &opts.device)?, tokenizer, template)
+                (Model::load(&mut src, cfg, &opts.device, opts.dequantize)?, tokenizer, template)
             }
             ModelPath::HfDir(dir) => {
                 let cfg = Config::from_hf(&dir.join("config.json"))?;
@@ -122,7 +126,7 @@ impl LocalEngine {
                 let template = read_json(&dir.join("tokenizer_config.json"))
                     .and_then(|c| c.get("chat_template")?.as_str().map(str::to_string));
                 let mut src = Source::open_safetensors(dir)?;
-                let mut model = Model::load(&mut src, cfg, &opts.device)?;
+                let mut model = Model::load(&mut src, cfg, &opts.device, opts.dequantize)?;
                 if !crate::config::hf_tied(&dir.join("config.json")) && !src.has("output.weight") {
                     return Err(Error::MissingTensor {
                         path: dir.clone(),

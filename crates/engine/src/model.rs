@@ -228,20 +228,20 @@ impl Rope {
 }
 
 impl Model {
-    pub(crate) fn load(src: &mut Source, cfg: Config, device: &Device) -> Result<Self> {
+    pub(crate) fn load(src: &mut Source, cfg: Config, device: &Device, dequantize: bool) -> Result<Self> {
         if cfg.head_dim / 2 > 256 {
             return Err(crate::Error::model(
                 src.path(),
                 format!("head dim {} is larger than supported (512)", cfg.head_dim),
             ));
         }
-        let embed = src.matrix("token_embd.weight", device)?;
+        let embed = src.matrix("token_embd.weight", device, dequantize)?;
         let tied = !src.has("output.weight");
         let lm_head = Linear {
             weight: if tied {
                 embed.clone()
             } else {
-                src.matrix("output.weight", device)?
+                src.matrix("output.weight", device, dequantize)?
             },
             bias: None,
         };
@@ -250,7 +250,7 @@ impl Model {
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let mut lin = |name: &str, with_bias: bool| -> Result<Linear> {
-                let w = src.matrix(&format!("blk.{i}.{name}.weight"), device)?;
+                let w = src.matrix(&format!("blk.{i}.{name}.weight"), device, dequantize)?;
                 let b = if with_bias {
                     Some(src.dense(&format!("blk.{i}.{name}.bias"), device)?)
                 } else {
@@ -491,4 +491,61 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Log-softmax over the last dimension, in f32.
 pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::ops::log_softmax(logits, D::Minus1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn rope_matches_candle_both_layouts() {
+        let (nh, t, hd) = (3, 5, 8);
+        let x = Tensor::randn(0f32, 1.0, (1, nh, t, hd), &Device::Cpu).unwrap();
+        for interleaved in [true, false] {
+            let rope = Rope {
+                inv_freq: (0..hd / 2).map(|i| 1.0 / 10_000f32.powf(2.0 * i as f32 / hd as f32)).collect(),
+                interleaved,
+            };
+            let pos: Vec<f32> = (0..t).map(|p| p as f32).collect();
+            let freqs: Vec<f32> = pos.iter().flat_map(|&p| rope.inv_freq.iter().map(move |f| p * f)).collect();
+            let freqs = Tensor::from_vec(freqs, (t, hd / 2), &Device::Cpu).unwrap();
+            let (cos, sin) = (freqs.cos().unwrap(), freqs.sin().unwrap());
+            let want = if interleaved {
+                candle_nn::rotary_emb::rope_i(&x, &cos, &sin).unwrap()
+            } else {
+                candle_nn::rotary_emb::rope(&x, &cos, &sin).unwrap()
+            };
+            // Ours works on [pos][head * hd] rows.
+            let mut rows = x.squeeze(0).unwrap().transpose(0, 1).unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (p, row) in rows.chunks_mut(nh * hd).enumerate() {
+                rope.apply(row, hd, p);
+            }
+            let want = want.squeeze(0).unwrap().transpose(0, 1).unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert!(close(&rows, &want) < 1e-5, "interleaved={interleaved}");
+        }
+    }
+
+    #[test]
+    fn attention_matches_softmax_reference() {
+        let (nh, nkv, hd, len) = (4, 2, 8, 6);
+        let q = Tensor::randn(0f32, 1.0, (nh, hd), &Device::Cpu).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (len, nkv, hd), &Device::Cpu).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (len, nkv, hd), &Device::Cpu).unwrap();
+        let mut out = vec![0f32; nh * hd];
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let scale = 1.0 / (hd as f32).sqrt();
+        attend(&mut out, &flat(&q), &flat(&k), &flat(&v), len, nh, nkv, hd, scale);
+        for h in 0..nh {
+            let kh = k.narrow(1, h / 2, 1).unwrap().squeeze(1).unwrap();
+            let vh = v.narrow(1, h / 2, 1).unwrap().squeeze(1).unwrap();
+            let s = (q.get(h).unwrap().unsqueeze(0).unwrap().matmul(&kh.t().unwrap()).unwrap() * scale as f64).unwrap();
+            let p = candle_nn::ops::softmax_last_dim(&s).unwrap();
+            let o = flat(&p.matmul(&vh).unwrap());
+            assert!(close(&out[h * hd..(h + 1) * hd], &o) < 1e-5, "head {h}");
+        }
+    }
 }

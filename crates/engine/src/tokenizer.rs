@@ -201,6 +201,11 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Writes the tokenizer as a tokenizer.json.
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        self.inner.save(path, false).map_err(tk_err)
+    }
+
     pub fn is_eos(&self, id: u32) -> bool {
         self.eos.binary_search(&id).is_ok()
     }

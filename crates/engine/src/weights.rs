@@ -81,11 +81,16 @@ impl Source {
 
     /// A weight matrix [out, in]: quantized GGUF types stay quantized (matmuls run on the
     /// quantized data); float types become f32 tensors.
-    pub(crate) fn matrix(&mut self, name: &str, device: &Device) -> Result<QMatMul> {
+    /// With `dequantize`, quantized weights are expanded to f32 (a float reference model).
+    pub(crate) fn matrix(&mut self, name: &str, device: &Device, dequantize: bool) -> Result<QMatMul> {
         match self {
             Source::Gguf(g) => {
                 let qt = g.tensor(name, device)?;
-                Ok(QMatMul::from_qtensor(qt)?)
+                if dequantize {
+                    Ok(QMatMul::Tensor(qt.dequantize(device)?))
+                } else {
+                    Ok(QMatMul::from_qtensor(qt)?)
+                }
             }
             Source::Safetensors { .. } => Ok(QMatMul::Tensor(self.dense(name, device)?)),
         }
