@@ -1,0 +1,659 @@
+//! Runs untrusted programs (model-generated code and its tests), one process tree per run.
+//!
+//! Each run gets a fresh empty directory as its working directory, a cleared environment,
+//! resource limits (CPU time, address space, file size, processes, open files), a wall-clock
+//! deadline that kills its whole process tree, capped stdout/stderr, and, where the kernel
+//! allows, its own network namespace (no network) and pid namespace (no process outlives the
+//! run). Under root, programs run as an unprivileged per-run uid.
+//!
+//! A run cannot fake a pass: the harness code reads a per-run random nonce from fd 3, closes
+//! it, runs the candidate and its tests, and only then writes the nonce on fd 4
+//! ([`RunOutput::nonce_seen`]). Exit status and printed text never count.
+//!
+//! Threat model and limits: `docs/sandbox.md`. Linux only.
+
+mod spawn;
+
+use crate::error::{io_err, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Resource limits of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// CPU seconds (RLIMIT_CPU soft limit; SIGKILL one second later).
+    pub cpu_s: u64,
+    /// Wall-clock seconds before the whole process tree is killed.
+    pub wall_s: f64,
+    /// Address space per process (RLIMIT_AS).
+    pub memory_bytes: u64,
+    /// Largest file the program may write (RLIMIT_FSIZE).
+    pub file_size_bytes: u64,
+    /// Processes and threads of the run (RLIMIT_NPROC; only enforced per run with a user
+    /// namespace or a dropped uid, see [`Isolation::process_limit`]).
+    pub processes: u64,
+    /// Open file descriptors (RLIMIT_NOFILE).
+    pub open_files: u64,
+    /// Bytes kept of stdout and of stderr each; the rest is read and dropped.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu_s: 10,
+            wall_s: 20.0,
+            memory_bytes: 4 << 30,
+            file_size_bytes: 64 << 20,
+            processes: 32,
+            open_files: 256,
+            output_bytes: 64 << 10,
+        }
+    }
+}
+
+/// What isolation the sandbox could set up on this machine; recorded with every result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// Own network namespace: no interface but a down loopback, so no network at all.
+    pub network: bool,
+    /// Own pid namespace: every process the program starts dies when the run ends.
+    pub pid: bool,
+    /// Unprivileged user namespace (how `network` and `pid` are obtained without root).
+    pub user_namespace: bool,
+    /// Running as root: programs run as uid/gid `uid_base + slot` instead, without groups.
+    pub uid_base: Option<u32>,
+    /// RLIMIT_NPROC counts only the run's own processes.
+    pub process_limit: bool,
+}
+
+impl Isolation {
+    /// One line for logs.
+    pub fn describe(&self) -> String {
+        let yes = |b: bool| if b { "on" } else { "OFF" };
+        format!(
+            "network isolation {}, pid namespace {}, {}, per-run process limit {}",
+            yes(self.network),
+            yes(self.pid),
+            match (self.uid_base, self.user_namespace) {
+                (Some(b), _) => format!("programs run as uid {b}+slot"),
+                (None, true) => "user namespace (same uid)".into(),
+                (None, false) => "same uid".into(),
+            },
+            yes(self.process_limit)
+        )
+    }
+}
+
+/// Sandbox settings.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where run directories are created (default: the system temp dir).
+    pub tmp_root: Option<PathBuf>,
+    /// Under root, the first uid programs run as (one uid per concurrent run).
+    pub uid_base: u32,
+    /// Try namespaces (network, pid); off gives plain processes with rlimits.
+    pub namespaces: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            tmp_root: None,
+            // Far above the ranges useradd and /etc/subuid hand out.
+            uid_base: 1_900_000_000,
+            namespaces: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Root: unshare directly, drop to a per-run uid.
+    Root { flags: libc::c_int },
+    /// Unprivileged user namespace with identity maps.
+    UserNs { flags: libc::c_int },
+    /// No namespaces.
+    Plain,
+}
+
+/// A sandbox; cheap to share between threads ([`Sandbox::session`] per program).
+#[derive(Debug)]
+pub struct Sandbox {
+    mode: Mode,
+    isolation: Isolation,
+    tmp_root: PathBuf,
+    /// Root mode: which uid slots are in use.
+    slots: Mutex<Vec<bool>>,
+}
+
+const NS_FLAGS: libc::c_int = libc::CLONE_NEWNET | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
+
+impl Sandbox {
+    /// Probes the kernel for namespaces (once per call; keep the sandbox around).
+    pub fn new() -> Result<Self> {
+        Self::with_config(SandboxConfig::default())
+    }
+
+    pub fn with_config(cfg: SandboxConfig) -> Result<Self> {
+        // SAFETY: plain getters.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let root = uid == 0;
+        let mode = if !cfg.namespaces {
+            Mode::Plain
+        } else if root && spawn::probe(NS_FLAGS, None) {
+            Mode::Root { flags: NS_FLAGS }
+        } else if !root && spawn::probe(NS_FLAGS | libc::CLONE_NEWUSER, Some(&id_maps(uid, gid))) {
+            Mode::UserNs {
+                flags: NS_FLAGS | libc::CLONE_NEWUSER,
+            }
+        } else {
+            Mode::Plain
+        };
+        let namespaces = !matches!(mode, Mode::Plain);
+        let isolation = Isolation {
+            network: namespaces,
+            pid: namespaces,
+            user_namespace: matches!(mode, Mode::UserNs { .. }),
+            uid_base: root.then_some(cfg.uid_base),
+            process_limit: root || matches!(mode, Mode::UserNs { .. }),
+        };
+        if cfg.namespaces && !namespaces {
+            tracing::warn!(
+                "sandbox: the kernel refused new namespaces, so programs can reach the network \
+                 and leave processes behind; see docs/sandbox.md"
+            );
+        }
+        let tmp_root = cfg.tmp_root.unwrap_or_else(std::env::temp_dir);
+        Ok(Self {
+            mode,
+            isolation,
+            tmp_root,
+            slots: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// A fresh empty directory for one program; runs in it share its files (compile, then run).
+    pub fn session(&self) -> Result<Session<'_>> {
+        let dir = tempfile::Builder::new()
+            .prefix("tradeoff-run-")
+            .tempdir_in(&self.tmp_root)
+            .map_err(io_err(&self.tmp_root))?;
+        let slot = self.isolation.uid_base.map(|_| self.take_slot());
+        let uid = slot.map(|s| self.isolation.uid_base.unwrap_or(0) + s as u32);
+        if let Some(uid) = uid {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))
+                .map_err(io_err(dir.path()))?;
+        }
+        Ok(Session {
+            sandbox: self,
+            dir: Some(dir),
+            slot,
+            uid,
+        })
+    }
+
+    fn take_slot(&self) -> usize {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.iter().position(|used| !used) {
+            Some(i) => {
+                slots[i] = true;
+                i
+            }
+            None => {
+                slots.push(true);
+                slots.len() - 1
+            }
+        }
+    }
+
+    fn release_slot(&self, slot: usize) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots[slot] = false;
+    }
+}
+
+fn id_maps(uid: u32, gid: u32) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("{uid} {uid} 1\n").into_bytes(),
+        format!("{gid} {gid} 1\n").into_bytes(),
+    )
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Killed at the wall-clock deadline before it reported.
+    Killed,
+}
+
+/// Everything observed about one run.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub exit: Exit,
+    /// The wall-clock deadline was reached and the process tree killed.
+    pub timed_out: bool,
+    pub wall_s: f64,
+    /// User + system CPU of the program and its reaped children (unknown when killed).
+    pub cpu_s: Option<f64>,
+    pub max_rss_kb: Option<u64>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Bytes written in all (more than kept when over [`Limits::output_bytes`]).
+    pub stdout_len: u64,
+    pub stderr_len: u64,
+    /// What the program wrote on fd 4 (first 4 KiB).
+    pub verdict: Vec<u8>,
+    /// fd 4 carried this run's nonce: the harness code ran to its end.
+    pub nonce_seen: bool,
+}
+
+impl RunOutput {
+    /// Killed by the CPU-time limit (SIGXCPU at the soft limit, SIGKILL at the hard one).
+    pub fn cpu_exceeded(&self, limits: &Limits) -> bool {
+        match self.exit {
+            Exit::Signal(s) if s == libc::SIGXCPU => true,
+            Exit::Signal(s) if s == libc::SIGKILL => {
+                self.cpu_s.is_some_and(|c| c + 0.05 >= limits.cpu_s as f64)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// One program's directory; dropped, it is removed (the processes are gone by then).
+pub struct Session<'a> {
+    sandbox: &'a Sandbox,
+    dir: Option<tempfile::TempDir>,
+    slot: Option<usize>,
+    uid: Option<u32>,
+}
+
+impl Session<'_> {
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("present until drop").path()
+    }
+
+    /// Writes a file (relative path) into the run directory, readable by the program.
+    pub fn write_file(&self, rel: &str, data: &[u8]) -> Result<()> {
+        let path = self.dir().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut f = std::fs::File::create(&path).map_err(io_err(&path))?;
+        f.write_all(data).map_err(io_err(&path))
+    }
+
+    /// Copies a directory tree into the run directory (e.g. precompiled support classes).
+    pub fn copy_dir(&self, src: &Path, rel: &str) -> Result<()> {
+        copy_tree(src, &self.dir().join(rel))
+    }
+
+    /// Runs `argv` (argv[0] an absolute path) in the run directory.
+    pub fn run(&self, argv: &[String], limits: &Limits) -> Result<RunOutput> {
+        self.run_env(argv, &[], limits)
+    }
+
+    /// Like [`Session::run`] with extra environment variables.
+    pub fn run_env(
+        &self,
+        argv: &[String],
+        env: &[(&str, &str)],
+        limits: &Limits,
+    ) -> Result<RunOutput> {
+        let path = argv
+            .first()
+            .filter(|p| p.starts_with('/'))
+            .ok_or_else(|| Error::Sandbox(format!("argv[0] must be an absolute path: {argv:?}")))?;
+        let dir = self.dir().to_path_buf();
+        let cstr = |s: &[u8]| {
+            CString::new(s).map_err(|_| Error::Sandbox(format!("NUL byte in argument {argv:?}")))
+        };
+        let dir_s = dir.as_os_str().as_bytes();
+        let mut envs = vec![
+            b"PATH=/usr/local/bin:/usr/bin:/bin".to_vec(),
+            [b"HOME=".as_slice(), dir_s].concat(),
+            [b"TMPDIR=".as_slice(), dir_s].concat(),
+            b"LANG=C.UTF-8".to_vec(),
+        ];
+        envs.extend(env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
+        let mut rlimits = vec![
+            rlim(libc::RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),
+            rlim(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+            rlim(
+                libc::RLIMIT_FSIZE,
+                limits.file_size_bytes,
+                limits.file_size_bytes,
+            ),
+            rlim(libc::RLIMIT_NOFILE, limits.open_files, limits.open_files),
+            rlim(libc::RLIMIT_CORE, 0, 0),
+        ];
+        let (unshare, pid_ns, id_maps_, drop_to) = match self.sandbox.mode {
+            Mode::Root { flags } => (flags, flags & libc::CLONE_NEWPID != 0, None, self.uid),
+            Mode::UserNs { flags } => {
+                // SAFETY: plain getters.
+                let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
+                (flags, true, Some(id_maps(u, g)), None)
+            }
+            Mode::Plain => (0, false, None, self.uid),
+        };
+        if self.sandbox.isolation.process_limit {
+            // In a user namespace the supervisor and init count too.
+            let extra = if id_maps_.is_some() { 2 } else { 0 };
+            let n = limits.processes + extra;
+            rlimits.push(rlim(libc::RLIMIT_NPROC, n, n));
+        }
+        let plan = spawn::Plan {
+            path: cstr(path.as_bytes())?,
+            argv: argv
+                .iter()
+                .map(|a| cstr(a.as_bytes()))
+                .collect::<Result<_>>()?,
+            env: envs.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
+            cwd: cstr(dir_s)?,
+            unshare,
+            pid_ns,
+            id_maps: id_maps_,
+            drop_to,
+            rlimits,
+        };
+
+        let nonce = random_nonce()?;
+        let (nonce_r, nonce_w) = pipe()?;
+        write_fd(&nonce_w, nonce.as_bytes())?;
+        drop(nonce_w);
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (ver_r, ver_w) = pipe()?;
+        let (st_r, st_w) = pipe()?;
+        if let Some(uid) = self.uid {
+            // Runtimes that reach fds through /proc/self/fd (the JVM) reopen the pipe, which
+            // checks the pipe's owner: make it the run's uid.
+            for fd in [&nonce_r, &ver_w] {
+                // SAFETY: fchown on an owned descriptor.
+                if unsafe { libc::fchown(fd.as_raw_fd(), uid, uid) } != 0 {
+                    return Err(Error::Sandbox(format!(
+                        "fchown pipe: {}",
+                        std::io::Error::last_os_error()
+                    )));
+                }
+            }
+        }
+        let null = std::fs::File::open("/dev/null").map_err(io_err("/dev/null"))?;
+        let fds = spawn::Fds {
+            stdin: null.as_raw_fd(),
+            stdout: out_w.as_raw_fd(),
+            stderr: err_w.as_raw_fd(),
+            nonce: nonce_r.as_raw_fd(),
+            verdict: ver_w.as_raw_fd(),
+            status: st_w.as_raw_fd(),
+        };
+        let start = Instant::now();
+        // SAFETY: all descriptors in `fds` are open until after the fork returns.
+        let pid = unsafe { spawn::spawn(&plan, &fds) }
+            .map_err(|e| Error::Sandbox(format!("fork: {e}")))?;
+        drop((null, nonce_r, out_w, err_w, ver_w, st_w));
+
+        let deadline = start + Duration::from_secs_f64(limits.wall_s.max(0.0));
+        let mut streams = [
+            Stream::new(out_r, limits.output_bytes),
+            Stream::new(err_r, limits.output_bytes),
+            Stream::new(ver_r, 4096),
+            Stream::new(st_r, 4096),
+        ];
+        let timed_out = pump(&mut streams, deadline);
+        let wall_s = start.elapsed().as_secs_f64();
+        // SAFETY: signalling the run's own process group, then reaping its supervisor (a
+        // zombie keeps the group id from being reused until then).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
+            let mut st = 0;
+            while libc::waitpid(pid, &mut st, 0) < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+            }
+        }
+        for s in &mut streams {
+            s.drain();
+        }
+        let [out, err, ver, status] = streams;
+
+        let mut exit = Exit::Killed;
+        let (mut cpu_s, mut max_rss_kb) = (None, None);
+        let msg = &status.kept;
+        if msg.first() == Some(&spawn::MSG_ERROR) && msg.len() >= spawn::ERROR_LEN {
+            let errno = i32::from_le_bytes(msg[2..6].try_into().expect("4 bytes"));
+            return Err(Error::Sandbox(format!(
+                "{} failed for {}: {}",
+                spawn::stage_name(msg[1]),
+                path,
+                std::io::Error::from_raw_os_error(errno)
+            )));
+        }
+        if msg.first() == Some(&spawn::MSG_STATUS) && msg.len() >= spawn::STATUS_LEN {
+            let st = i32::from_le_bytes(msg[1..5].try_into().expect("4 bytes"));
+            let word = |i: usize| i64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+            exit = if libc::WIFSIGNALED(st) {
+                Exit::Signal(libc::WTERMSIG(st))
+            } else {
+                Exit::Code(libc::WEXITSTATUS(st))
+            };
+            cpu_s = Some((word(5) + word(13)) as f64 / 1e6);
+            max_rss_kb = Some(word(21).max(0) as u64);
+        }
+        let nonce_seen = contains(&ver.kept, nonce.as_bytes());
+        Ok(RunOutput {
+            exit,
+            timed_out,
+            wall_s,
+            cpu_s,
+            max_rss_kb,
+            stdout: out.kept,
+            stderr: err.kept,
+            stdout_len: out.total,
+            stderr_len: err.total,
+            verdict: ver.kept,
+            nonce_seen,
+        })
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_path_buf();
+            if dir.close().is_err() {
+                // The program may have left unwritable directories behind.
+                make_writable(&path);
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!("could not remove {}: {e}", path.display());
+                }
+            }
+        }
+        if let Some(slot) = self.slot {
+            self.sandbox.release_slot(slot);
+        }
+    }
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.is_dir() {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+            if let Ok(rd) = std::fs::read_dir(path) {
+                for e in rd.flatten() {
+                    make_writable(&e.path());
+                }
+            }
+        }
+    }
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst).map_err(io_err(dst))?;
+    for entry in std::fs::read_dir(src).map_err(io_err(src))? {
+        let entry = entry.map_err(io_err(src))?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type().map_err(io_err(entry.path()))?.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to).map_err(io_err(&to))?;
+        }
+    }
+    Ok(())
+}
+
+fn rlim(res: spawn::Resource, soft: u64, hard: u64) -> (spawn::Resource, libc::rlimit) {
+    (
+        res,
+        libc::rlimit {
+            rlim_cur: soft as libc::rlim_t,
+            rlim_max: hard as libc::rlim_t,
+        },
+    )
+}
+
+/// A read end being drained: the first `cap` bytes are kept.
+struct Stream {
+    fd: OwnedFd,
+    cap: usize,
+    kept: Vec<u8>,
+    total: u64,
+    eof: bool,
+}
+
+impl Stream {
+    fn new(fd: OwnedFd, cap: usize) -> Self {
+        // SAFETY: fcntl on an owned descriptor.
+        unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        Self {
+            fd,
+            cap,
+            kept: Vec::new(),
+            total: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads what is available now.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 16384];
+        while !self.eof {
+            // SAFETY: reading into a local buffer.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                let n = n as usize;
+                self.total += n as u64;
+                let room = self.cap.saturating_sub(self.kept.len());
+                self.kept.extend_from_slice(&buf[..n.min(room)]);
+            } else if n == 0 {
+                self.eof = true;
+            } else {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    // EAGAIN: nothing more for now.
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Drains the streams until the status pipe (the last) closes or the deadline passes.
+/// Returns whether the deadline passed.
+fn pump(streams: &mut [Stream; 4], deadline: Instant) -> bool {
+    loop {
+        if streams[3].eof {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        let mut pfds: Vec<libc::pollfd> = streams
+            .iter()
+            .filter(|s| !s.eof)
+            .map(|s| libc::pollfd {
+                fd: s.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = (deadline - now).as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: polling a local array of open descriptors.
+        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        for p in pfds.iter().filter(|p| p.revents != 0) {
+            if let Some(s) = streams.iter_mut().find(|s| s.fd.as_raw_fd() == p.fd) {
+                s.drain();
+            }
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the array; on success we own both descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::Sandbox(format!(
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: freshly created, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn write_fd(fd: &OwnedFd, data: &[u8]) -> Result<()> {
+    // SAFETY: writing a small buffer into a fresh pipe (it fits: pipes hold 64 KiB).
+    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+    if n != data.len() as isize {
+        return Err(Error::Sandbox("could not write the nonce".into()));
+    }
+    Ok(())
+}
+
+/// 128 random bits from the kernel, as 32 hex digits.
+fn random_nonce() -> Result<String> {
+    let mut buf = [0u8; 16];
+    // SAFETY: getrandom fills the local buffer.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        return Err(Error::Sandbox(format!(
+            "getrandom: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Length of the nonce the program reads from fd 3.
+pub const NONCE_LEN: usize = 32;
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
