@@ -415,7 +415,7 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .map(|v| {
                 v.into_iter()
-                    .map(|o| o.unwrap_or_else(|| missing_sample()))
+                    .map(|o| o.unwrap_or_else(missing_sample))
                     .collect()
             })
             .collect())

@@ -128,6 +128,7 @@ fn item(r: Record) -> Item {
 fn called_function(code: &str, tests: &[String]) -> Option<String> {
     let tests = tests.join("\n");
     code.lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("def "))
         .filter_map(|rest| {
             let name = rest[..rest.find('(')?].trim();
@@ -135,7 +136,7 @@ fn called_function(code: &str, tests: &[String]) -> Option<String> {
                 .contains(&format!("{name}("))
                 .then(|| name.to_string())
         })
-        .last()
+        .next()
 }
 
 /// MBPP reference code by task id, with the name of the function its tests call.

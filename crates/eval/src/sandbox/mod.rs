@@ -67,7 +67,8 @@ pub struct Isolation {
     pub pid: bool,
     /// Unprivileged user namespace (how `network` and `pid` are obtained without root).
     pub user_namespace: bool,
-    /// Running as root: programs run as uid/gid `uid_base + slot` instead, without groups.
+    /// Running as root: programs run as an unprivileged uid/gid at or above this one, one per
+    /// concurrent run, without supplementary groups.
     pub uid_base: Option<u32>,
     /// RLIMIT_NPROC counts only the run's own processes.
     pub process_limit: bool,
@@ -82,7 +83,7 @@ impl Isolation {
             yes(self.network),
             yes(self.pid),
             match (self.uid_base, self.user_namespace) {
-                (Some(b), _) => format!("programs run as uid {b}+slot"),
+                (Some(b), _) => format!("programs run as unprivileged uids >= {b}"),
                 (None, true) => "user namespace (same uid)".into(),
                 (None, false) => "same uid".into(),
             },
@@ -96,7 +97,7 @@ impl Isolation {
 pub struct SandboxConfig {
     /// Where run directories are created (default: the system temp dir).
     pub tmp_root: Option<PathBuf>,
-    /// Under root, the first uid programs run as (one uid per concurrent run).
+    /// Under root, the lowest uid programs run as (one uid per concurrent run).
     pub uid_base: u32,
     /// Try namespaces (network, pid); off gives plain processes with rlimits.
     pub namespaces: bool,
@@ -129,9 +130,13 @@ pub struct Sandbox {
     mode: Mode,
     isolation: Isolation,
     tmp_root: PathBuf,
-    /// Root mode: which uid slots are in use.
-    slots: Mutex<Vec<bool>>,
 }
+
+/// Root mode: which uid slots are in use, process-wide (sandboxes in one process must not
+/// hand out the same uid).
+static SLOTS: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+
+const SLOTS_PER_PROCESS: usize = 1024;
 
 const NS_FLAGS: libc::c_int = libc::CLONE_NEWNET | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
 
@@ -175,7 +180,6 @@ impl Sandbox {
             mode,
             isolation,
             tmp_root,
-            slots: Mutex::new(Vec::new()),
         })
     }
 
@@ -189,8 +193,11 @@ impl Sandbox {
             .prefix("tradeoff-run-")
             .tempdir_in(&self.tmp_root)
             .map_err(io_err(&self.tmp_root))?;
-        let slot = self.isolation.uid_base.map(|_| self.take_slot());
-        let uid = slot.map(|s| self.isolation.uid_base.unwrap_or(0) + s as u32);
+        let slot = match self.isolation.uid_base {
+            Some(_) => Some(self.take_slot()?),
+            None => None,
+        };
+        let uid = slot.map(|s| self.uid_of(s));
         if let Some(uid) = uid {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))
                 .map_err(io_err(dir.path()))?;
@@ -203,22 +210,35 @@ impl Sandbox {
         })
     }
 
-    fn take_slot(&self) -> usize {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+    fn take_slot(&self) -> Result<usize> {
+        let mut slots = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         match slots.iter().position(|used| !used) {
             Some(i) => {
                 slots[i] = true;
-                i
+                Ok(i)
             }
-            None => {
+            None if slots.len() < SLOTS_PER_PROCESS => {
                 slots.push(true);
-                slots.len() - 1
+                Ok(slots.len() - 1)
             }
+            None => Err(Error::Sandbox(format!(
+                "more than {SLOTS_PER_PROCESS} concurrent runs"
+            ))),
         }
     }
 
+    /// Root mode: `uid_base + (pid mod 2^16) * 1024 + slot`, so concurrent tradeoff processes
+    /// use different uids (and their runs cannot touch each other's files or process counts).
+    fn uid_of(&self, slot: usize) -> u32 {
+        // SAFETY: plain getter.
+        let pid = unsafe { libc::getpid() } as u32;
+        self.isolation.uid_base.unwrap_or(0)
+            + (pid & 0xFFFF) * SLOTS_PER_PROCESS as u32
+            + slot as u32
+    }
+
     fn release_slot(&self, slot: usize) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         slots[slot] = false;
     }
 }
@@ -423,11 +443,29 @@ impl Session<'_> {
         ];
         let timed_out = pump(&mut streams, deadline);
         let wall_s = start.elapsed().as_secs_f64();
-        // SAFETY: signalling the run's own process group, then reaping its supervisor (a
-        // zombie keeps the group id from being reused until then).
+        if timed_out {
+            // Kill init (or, without a pid namespace, the program and its process group),
+            // then wait for the supervisor to see it gone: with a pid namespace that means
+            // every process of the run is gone, so its uid can be reused at once.
+            let target = Reports::parse(&streams[3].kept).pid;
+            // SAFETY: signalling processes of this run only.
+            unsafe {
+                match target {
+                    Some(t) => libc::kill(t, libc::SIGKILL),
+                    None => libc::kill(-pid, libc::SIGKILL),
+                };
+                if !pid_ns {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+            }
+            if pump(&mut streams, Instant::now() + Duration::from_secs(10)) {
+                tracing::warn!("sandbox: run {pid} did not end 10 s after SIGKILL");
+            }
+        }
+        // SAFETY: signalling the run's own process group (leftovers without a pid namespace),
+        // then reaping its supervisor; a zombie keeps the group id from reuse until then.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
-            libc::kill(pid, libc::SIGKILL);
             let mut st = 0;
             while libc::waitpid(pid, &mut st, 0) < 0
                 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
@@ -439,28 +477,25 @@ impl Session<'_> {
         }
         let [out, err, ver, status] = streams;
 
-        let mut exit = Exit::Killed;
-        let (mut cpu_s, mut max_rss_kb) = (None, None);
-        let msg = &status.kept;
-        if msg.first() == Some(&spawn::MSG_ERROR) && msg.len() >= spawn::ERROR_LEN {
-            let errno = i32::from_le_bytes(msg[2..6].try_into().expect("4 bytes"));
+        let reports = Reports::parse(&status.kept);
+        if let Some((stage, errno)) = reports.error {
             return Err(Error::Sandbox(format!(
                 "{} failed for {}: {}",
-                spawn::stage_name(msg[1]),
+                spawn::stage_name(stage),
                 path,
                 std::io::Error::from_raw_os_error(errno)
             )));
         }
-        if msg.first() == Some(&spawn::MSG_STATUS) && msg.len() >= spawn::STATUS_LEN {
-            let st = i32::from_le_bytes(msg[1..5].try_into().expect("4 bytes"));
-            let word = |i: usize| i64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+        let mut exit = Exit::Killed;
+        let (mut cpu_s, mut max_rss_kb) = (None, None);
+        if let Some((st, cpu, rss)) = reports.status {
             exit = if libc::WIFSIGNALED(st) {
                 Exit::Signal(libc::WTERMSIG(st))
             } else {
                 Exit::Code(libc::WEXITSTATUS(st))
             };
-            cpu_s = Some((word(5) + word(13)) as f64 / 1e6);
-            max_rss_kb = Some(word(21).max(0) as u64);
+            cpu_s = Some(cpu);
+            max_rss_kb = Some(rss);
         }
         let nonce_seen = contains(&ver.kept, nonce.as_bytes());
         Ok(RunOutput {
@@ -533,6 +568,42 @@ fn rlim(res: spawn::Resource, soft: u64, hard: u64) -> (spawn::Resource, libc::r
             rlim_max: hard as libc::rlim_t,
         },
     )
+}
+
+/// What the fork chain reported on the status pipe.
+#[derive(Default)]
+struct Reports {
+    pid: Option<libc::pid_t>,
+    /// Wait status, CPU seconds, max RSS in KiB.
+    status: Option<(i32, f64, u64)>,
+    /// Setup stage and errno.
+    error: Option<(u8, i32)>,
+}
+
+impl Reports {
+    fn parse(mut msg: &[u8]) -> Self {
+        let mut r = Reports::default();
+        let int = |b: &[u8]| i32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        let word = |b: &[u8]| i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+        loop {
+            match msg.first() {
+                Some(&spawn::MSG_PID) if msg.len() >= spawn::PID_LEN => {
+                    r.pid = Some(int(&msg[1..]));
+                    msg = &msg[spawn::PID_LEN..];
+                }
+                Some(&spawn::MSG_STATUS) if msg.len() >= spawn::STATUS_LEN => {
+                    let cpu = (word(&msg[5..]) + word(&msg[13..])) as f64 / 1e6;
+                    r.status = Some((int(&msg[1..]), cpu, word(&msg[21..]).max(0) as u64));
+                    msg = &msg[spawn::STATUS_LEN..];
+                }
+                Some(&spawn::MSG_ERROR) if msg.len() >= spawn::ERROR_LEN => {
+                    r.error = Some((msg[1], int(&msg[2..])));
+                    msg = &msg[spawn::ERROR_LEN..];
+                }
+                _ => return r,
+            }
+        }
+    }
 }
 
 /// A read end being drained: the first `cap` bytes are kept.

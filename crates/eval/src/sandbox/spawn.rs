@@ -71,9 +71,12 @@ pub(super) fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-/// Report tags on the status pipe: `S` + wait status + rusage of the program; `E` + stage + errno.
+/// Report tags on the status pipe: `P` + pid to kill at the deadline; `S` + wait status +
+/// rusage of the program; `E` + setup stage + errno.
+pub(super) const MSG_PID: u8 = b'P';
 pub(super) const MSG_STATUS: u8 = b'S';
 pub(super) const MSG_ERROR: u8 = b'E';
+pub(super) const PID_LEN: usize = 1 + 4;
 pub(super) const STATUS_LEN: usize = 1 + 4 + 8 + 8 + 8;
 pub(super) const ERROR_LEN: usize = 1 + 1 + 4;
 
@@ -140,8 +143,15 @@ unsafe fn supervisor(
         program(plan, fds, argv, envp);
     }
     close_all_except(0, fds.status);
+    // Tell the worker whom to kill at the deadline: init (whose death empties the namespace,
+    // which we then see through waitpid) or the program itself.
+    let mut msg = [0u8; PID_LEN];
+    msg[0] = MSG_PID;
+    msg[1..5].copy_from_slice(&child.to_le_bytes());
+    write_all(fds.status, &msg);
     if plan.pid_ns {
-        // init reports; we only wait so the worker's process group outlives the namespace.
+        // init reports; waiting here means the worker sees the status pipe close only once
+        // the namespace is empty.
         let mut st = 0;
         while libc::waitpid(child, &mut st, 0) < 0 && errno() == libc::EINTR {}
         libc::_exit(0);
