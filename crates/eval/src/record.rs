@@ -115,6 +115,8 @@ pub struct SandboxInfo {
     pub time_rule: TimeRule,
     /// Interpreter/compiler used, e.g. "python": "/usr/bin/python3 3.11.2".
     pub toolchain: BTreeMap<String, String>,
+    /// Python programs were forked from a warm interpreter rather than each starting one.
+    pub warm_python: bool,
 }
 
 /// One sample of one problem.

@@ -550,6 +550,7 @@ impl<'a> Evaluator<'a> {
                         lang.id().to_string(),
                         self.exec.toolchain(lang)?,
                     )]),
+                    warm_python: lang == crate::Language::Python && self.exec.warm_python(),
                 })
             }
             Scoring::Reference { .. } => None,

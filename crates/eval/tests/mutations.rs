@@ -173,3 +173,22 @@ fn leftover_processes_die_with_the_run() {
         .any(|c| String::from_utf8_lossy(&c).contains(&marker));
     assert!(!alive, "the daemon outlived its run");
 }
+
+#[test]
+fn cold_interpreters_give_the_same_statuses() {
+    let (b, e) = (common::load("humaneval"), common::executor_with(false));
+    assert!(!e.warm_python());
+    let cases = [
+        (
+            "    return ' '.join(str(x) for x in range(n + 1))\n",
+            Status::Pass,
+        ),
+        ("    return None\n", Status::Fail),
+        ("    import os; os._exit(0)\n", Status::Exited),
+        ("    x = bytearray(1 << 40)\n", Status::Memory),
+        ("    while True:\n        pass\n", Status::Timeout),
+    ];
+    for (body, status) in cases {
+        expect(&run(&*b, &e, TASK, body, 1.0), status, body);
+    }
+}

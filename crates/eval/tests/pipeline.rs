@@ -31,6 +31,7 @@ fn canonical_humaneval_passes_164_of_164() {
     assert_eq!(r.dataset.sha256.len(), 64);
     let sb = r.sandbox.as_ref().unwrap();
     assert!(sb.toolchain["python"].contains("3."));
+    assert!(sb.warm_python, "the zygote starts on this machine");
     // Limits follow max(T_base, 4 * T_reference): every canonical run here is well under.
     assert!(r.problems.iter().all(|p| p.time_limit_s.unwrap() >= 2.0));
     // The record is plain JSON with stable names.

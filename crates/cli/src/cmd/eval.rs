@@ -36,6 +36,9 @@ pub struct ExecArgs {
     /// Python interpreter for programs (default: python3 on PATH, else /usr/bin/python3).
     #[arg(long, env = "TRADEOFF_PYTHON")]
     pub python: Option<PathBuf>,
+    /// Start a fresh interpreter for each Python program instead of forking a warm one.
+    #[arg(long)]
+    pub cold_python: bool,
     /// Bootstrap resamples for the 95% confidence intervals.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
@@ -48,7 +51,11 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     pub bench: Vec<String>,
     /// Model to evaluate (catalog name or file).
-    #[arg(long, required_unless_present = "canonical", conflicts_with = "canonical")]
+    #[arg(
+        long,
+        required_unless_present = "canonical",
+        conflicts_with = "canonical"
+    )]
     pub model: Option<String>,
     /// Run the benchmarks' reference solutions instead of a model.
     #[arg(long)]
@@ -125,6 +132,7 @@ fn executor(args: &ExecArgs) -> Result<Executor> {
         sandbox,
         ExecOptions {
             python: args.python.clone(),
+            warm_python: !args.cold_python,
             cache_dir: tradeoff_assets::cache_dir(),
         },
     ))
@@ -147,12 +155,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         bail!("--n must be at least 1");
     }
     if args.n > 1 && args.temperature <= 0.0 && !args.canonical {
-        tracing::warn!("--n {} with greedy decoding gives identical samples; set --temperature", args.n);
+        tracing::warn!(
+            "--n {} with greedy decoding gives identical samples; set --temperature",
+            args.n
+        );
     }
     if args.out.is_some() && args.bench.len() > 1 {
         let out = args.out.as_deref().expect("checked");
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("--out {} must be a directory for several benchmarks", out.display()))?;
+        std::fs::create_dir_all(out).with_context(|| {
+            format!(
+                "--out {} must be a directory for several benchmarks",
+                out.display()
+            )
+        })?;
     }
     let exec = executor(&args.exec)?;
     let mut engine = match (&args.model, args.canonical) {
@@ -188,7 +203,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             other => other?,
         }
         if engine.is_none() && (0..bench.len()).all(|i| bench.reference(i).is_none()) {
-            eprintln!("skipping {name}: its data has no reference solutions (MultiPL-E ships none)");
+            eprintln!(
+                "skipping {name}: its data has no reference solutions (MultiPL-E ships none)"
+            );
             continue;
         }
         let ev = Evaluator::new(bench.as_ref(), &exec, opts.clone());
@@ -246,7 +263,11 @@ fn write_json(path: &Path, result: &BenchResult) -> Result<()> {
 }
 
 fn print_summary(r: &BenchResult, bench: &dyn Benchmark) {
-    let split = r.split.as_deref().map(|s| format!(", split {s}")).unwrap_or_default();
+    let split = r
+        .split
+        .as_deref()
+        .map(|s| format!(", split {s}"))
+        .unwrap_or_default();
     println!(
         "{} ({} problems{split}, {}, n={}): {:.1}s",
         r.benchmark,

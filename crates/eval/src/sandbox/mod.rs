@@ -13,6 +13,9 @@
 //! Threat model and limits: `docs/sandbox.md`. Linux only.
 
 mod spawn;
+mod warm;
+
+pub use warm::WarmPython;
 
 use crate::error::{io_err, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -187,6 +190,11 @@ impl Sandbox {
         &self.isolation
     }
 
+    /// Starts a zygote interpreter for [`Session::run_python`] (see [`WarmPython`]).
+    pub fn warm_python(&self, python: &Path) -> Result<WarmPython> {
+        WarmPython::start(python)
+    }
+
     /// A fresh empty directory for one program; runs in it share its files (compile, then run).
     pub fn session(&self) -> Result<Session<'_>> {
         let dir = tempfile::Builder::new()
@@ -198,6 +206,12 @@ impl Sandbox {
             None => None,
         };
         let uid = slot.map(|s| self.uid_of(s));
+        // Private to the run's uid (and to us).
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(io_err(dir.path()))?;
         if let Some(uid) = uid {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))
                 .map_err(io_err(dir.path()))?;
@@ -345,18 +359,76 @@ impl Session<'_> {
             .first()
             .filter(|p| p.starts_with('/'))
             .ok_or_else(|| Error::Sandbox(format!("argv[0] must be an absolute path: {argv:?}")))?;
-        let dir = self.dir().to_path_buf();
+        let setup = self.setup(env, limits);
         let cstr = |s: &[u8]| {
             CString::new(s).map_err(|_| Error::Sandbox(format!("NUL byte in argument {argv:?}")))
         };
-        let dir_s = dir.as_os_str().as_bytes();
+        let plan = spawn::Plan {
+            path: cstr(path.as_bytes())?,
+            argv: argv
+                .iter()
+                .map(|a| cstr(a.as_bytes()))
+                .collect::<Result<_>>()?,
+            env: setup
+                .env
+                .iter()
+                .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
+                .collect::<Result<_>>()?,
+            cwd: cstr(self.dir().as_os_str().as_bytes())?,
+            unshare: setup.unshare,
+            pid_ns: setup.pid_ns,
+            id_maps: setup.id_maps.clone(),
+            drop_to: setup.drop_to,
+            rlimits: setup.rlimits.clone(),
+        };
+        self.execute(&setup, limits, path, |fds| {
+            // SAFETY: all descriptors in `fds` are open until after the fork returns.
+            let pid = unsafe { spawn::spawn(&plan, fds) }
+                .map_err(|e| Error::Sandbox(format!("fork: {e}")))?;
+            Ok(Some(pid))
+        })
+    }
+
+    /// Runs Python `code` in a process forked from `warm`'s interpreter instead of a fresh
+    /// one (same isolation, no interpreter start-up): see [`WarmPython`].
+    pub fn run_python(&self, warm: &WarmPython, code: &str, limits: &Limits) -> Result<RunOutput> {
+        let setup = self.setup(&[], limits);
+        let request = serde_json::json!({
+            "dir": self.dir(),
+            "uid": setup.drop_to,
+            "unshare": setup.unshare,
+            "pid_ns": setup.pid_ns,
+            "id_maps": setup.id_maps.as_ref().map(|(u, g)| {
+                [String::from_utf8_lossy(u), String::from_utf8_lossy(g)]
+            }),
+            "rlimits": setup
+                .rlimits
+                .iter()
+                .map(|(r, l)| [i64::from(*r), l.rlim_cur as i64, l.rlim_max as i64])
+                .collect::<Vec<_>>(),
+            "env": setup.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "code": code,
+        });
+        let request = serde_json::to_vec(&request).expect("plain data");
+        self.execute(&setup, limits, "python (warm)", |fds| {
+            warm.launch(&request, fds)?;
+            Ok(None)
+        })
+    }
+
+    /// What both launchers apply to a run.
+    fn setup(&self, env: &[(&str, &str)], limits: &Limits) -> Setup {
+        let dir = self.dir().display().to_string();
         let mut envs = vec![
-            b"PATH=/usr/local/bin:/usr/bin:/bin".to_vec(),
-            [b"HOME=".as_slice(), dir_s].concat(),
-            [b"TMPDIR=".as_slice(), dir_s].concat(),
-            b"LANG=C.UTF-8".to_vec(),
+            (
+                "PATH".to_string(),
+                "/usr/local/bin:/usr/bin:/bin".to_string(),
+            ),
+            ("HOME".to_string(), dir.clone()),
+            ("TMPDIR".to_string(), dir),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
-        envs.extend(env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
+        envs.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut rlimits = vec![
             rlim(libc::RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),
             rlim(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
@@ -383,21 +455,25 @@ impl Session<'_> {
             let n = limits.processes + extra;
             rlimits.push(rlim(libc::RLIMIT_NPROC, n, n));
         }
-        let plan = spawn::Plan {
-            path: cstr(path.as_bytes())?,
-            argv: argv
-                .iter()
-                .map(|a| cstr(a.as_bytes()))
-                .collect::<Result<_>>()?,
-            env: envs.iter().map(|e| cstr(e)).collect::<Result<_>>()?,
-            cwd: cstr(dir_s)?,
+        Setup {
+            env: envs,
+            rlimits,
             unshare,
             pid_ns,
             id_maps: id_maps_,
             drop_to,
-            rlimits,
-        };
+        }
+    }
 
+    /// Creates the run's pipes, starts it with `launch` (which returns the supervisor's pid
+    /// when it is our child), enforces the deadline and collects what the run produced.
+    fn execute(
+        &self,
+        setup: &Setup,
+        limits: &Limits,
+        what: &str,
+        launch: impl FnOnce(&spawn::Fds) -> Result<Option<libc::pid_t>>,
+    ) -> Result<RunOutput> {
         let nonce = random_nonce()?;
         let (nonce_r, nonce_w) = pipe()?;
         write_fd(&nonce_w, nonce.as_bytes())?;
@@ -429,9 +505,7 @@ impl Session<'_> {
             status: st_w.as_raw_fd(),
         };
         let start = Instant::now();
-        // SAFETY: all descriptors in `fds` are open until after the fork returns.
-        let pid = unsafe { spawn::spawn(&plan, &fds) }
-            .map_err(|e| Error::Sandbox(format!("fork: {e}")))?;
+        let supervisor = launch(&fds)?;
         drop((null, nonce_r, out_w, err_w, ver_w, st_w));
 
         let deadline = start + Duration::from_secs_f64(limits.wall_s.max(0.0));
@@ -446,30 +520,34 @@ impl Session<'_> {
         if timed_out {
             // Kill init (or, without a pid namespace, the program and its process group),
             // then wait for the supervisor to see it gone: with a pid namespace that means
-            // every process of the run is gone, so its uid can be reused at once.
-            let target = Reports::parse(&streams[3].kept).pid;
+            // every process of the run is gone, so its uid can be reused at once. The
+            // supervisor is alive until then, so its group id is still this run's.
+            let r = Reports::parse(&streams[3].kept);
+            let group = supervisor.or(r.group);
             // SAFETY: signalling processes of this run only.
             unsafe {
-                match target {
-                    Some(t) => libc::kill(t, libc::SIGKILL),
-                    None => libc::kill(-pid, libc::SIGKILL),
-                };
-                if !pid_ns {
-                    libc::kill(-pid, libc::SIGKILL);
+                if let Some(t) = r.pid {
+                    libc::kill(t, libc::SIGKILL);
+                }
+                if let (Some(g), true) = (group, r.pid.is_none() || !setup.pid_ns) {
+                    libc::kill(-g, libc::SIGKILL);
                 }
             }
             if pump(&mut streams, Instant::now() + Duration::from_secs(10)) {
-                tracing::warn!("sandbox: run {pid} did not end 10 s after SIGKILL");
+                tracing::warn!("sandbox: a run did not end 10 s after SIGKILL");
             }
         }
-        // SAFETY: signalling the run's own process group (leftovers without a pid namespace),
-        // then reaping its supervisor; a zombie keeps the group id from reuse until then.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-            let mut st = 0;
-            while libc::waitpid(pid, &mut st, 0) < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-            {
+        if let Some(pid) = supervisor {
+            // SAFETY: signalling the run's own process group (leftovers without a pid
+            // namespace), then reaping its supervisor, whose zombie keeps the group id from
+            // reuse until then.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                let mut st = 0;
+                while libc::waitpid(pid, &mut st, 0) < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                }
             }
         }
         for s in &mut streams {
@@ -480,9 +558,8 @@ impl Session<'_> {
         let reports = Reports::parse(&status.kept);
         if let Some((stage, errno)) = reports.error {
             return Err(Error::Sandbox(format!(
-                "{} failed for {}: {}",
+                "{} failed for {what}: {}",
                 spawn::stage_name(stage),
-                path,
                 std::io::Error::from_raw_os_error(errno)
             )));
         }
@@ -512,6 +589,16 @@ impl Session<'_> {
             nonce_seen,
         })
     }
+}
+
+/// Settings of one run, shared by both launchers.
+struct Setup {
+    env: Vec<(String, String)>,
+    rlimits: Vec<(spawn::Resource, libc::rlimit)>,
+    unshare: libc::c_int,
+    pid_ns: bool,
+    id_maps: Option<(Vec<u8>, Vec<u8>)>,
+    drop_to: Option<u32>,
 }
 
 impl Drop for Session<'_> {
@@ -573,6 +660,9 @@ fn rlim(res: spawn::Resource, soft: u64, hard: u64) -> (spawn::Resource, libc::r
 /// What the fork chain reported on the status pipe.
 #[derive(Default)]
 struct Reports {
+    /// The supervisor, when it is not our child (warm launcher): the run's process group.
+    group: Option<libc::pid_t>,
+    /// What to kill at the deadline.
     pid: Option<libc::pid_t>,
     /// Wait status, CPU seconds, max RSS in KiB.
     status: Option<(i32, f64, u64)>,
@@ -587,8 +677,13 @@ impl Reports {
         let word = |b: &[u8]| i64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
         loop {
             match msg.first() {
+                // Only the first of each counts.
                 Some(&spawn::MSG_PID) if msg.len() >= spawn::PID_LEN => {
-                    r.pid = Some(int(&msg[1..]));
+                    r.pid = r.pid.or(Some(int(&msg[1..])));
+                    msg = &msg[spawn::PID_LEN..];
+                }
+                Some(&spawn::MSG_GROUP) if msg.len() >= spawn::PID_LEN => {
+                    r.group = r.group.or(Some(int(&msg[1..])));
                     msg = &msg[spawn::PID_LEN..];
                 }
                 Some(&spawn::MSG_STATUS) if msg.len() >= spawn::STATUS_LEN => {

@@ -71,8 +71,10 @@ pub(super) fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-/// Report tags on the status pipe: `P` + pid to kill at the deadline; `S` + wait status +
-/// rusage of the program; `E` + setup stage + errno.
+/// Report tags on the status pipe: `G` + the supervisor's pid (warm launcher only); `P` + pid
+/// to kill at the deadline; `S` + wait status + rusage of the program; `E` + setup stage +
+/// errno.
+pub(super) const MSG_GROUP: u8 = b'G';
 pub(super) const MSG_PID: u8 = b'P';
 pub(super) const MSG_STATUS: u8 = b'S';
 pub(super) const MSG_ERROR: u8 = b'E';

@@ -15,10 +15,16 @@ pub fn cache() -> PathBuf {
 }
 
 pub fn executor() -> Executor {
+    executor_with(true)
+}
+
+/// `warm`: fork Python programs from a zygote (the default) or start one interpreter each.
+pub fn executor_with(warm: bool) -> Executor {
     Executor::new(
         Sandbox::new().unwrap(),
         ExecOptions {
             python: None,
+            warm_python: warm,
             cache_dir: cache(),
         },
     )
