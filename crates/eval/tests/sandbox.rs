@@ -115,3 +115,60 @@ fn directory_is_removed_even_when_made_unwritable() {
     drop(s);
     assert!(!dir.exists());
 }
+
+#[test]
+fn warm_runs_see_what_cold_runs_see() {
+    let sb = Sandbox::new().unwrap();
+    let warm = sb.warm_python(std::path::Path::new(&python())).unwrap();
+    let code = "import os, json, stat\nfds = sorted(os.listdir('/proc/self/fd'))\nkinds = [stat.S_ISSOCK(os.fstat(int(f)).st_mode) for f in fds if int(f) < 5]\nprint(json.dumps([os.listdir('.'), sorted(os.environ), fds, os.getuid(), any(kinds)]))\nos.write(4, os.read(3, 32))";
+    let s = sb.session().unwrap();
+    let out = s.run_python(&warm, code, &Limits::default()).unwrap();
+    assert!(out.nonce_seen, "{}", out.stderr_str());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout_str()).unwrap();
+    assert_eq!(v[0], serde_json::json!([]));
+    assert_eq!(v[1], serde_json::json!(["HOME", "LANG", "PATH", "TMPDIR"]));
+    assert_eq!(
+        v[2].as_array().unwrap().len(),
+        6,
+        "0-4 and listdir's own: {}",
+        v[2]
+    );
+    assert_eq!(v[4], false, "the zygote's socket is not reachable");
+    if sb.isolation().uid_base.is_some() {
+        assert_ne!(v[3], 0, "root drops to the run's uid");
+    }
+    // Limits apply to the forked program as to an exec'd one.
+    let limits = Limits {
+        cpu_s: 1,
+        wall_s: 10.0,
+        ..Limits::default()
+    };
+    let spin = sb
+        .session()
+        .unwrap()
+        .run_python(&warm, "while True: pass", &limits)
+        .unwrap();
+    assert!(spin.cpu_exceeded(&limits), "{:?}", spin.exit);
+    assert!(spin.wall_s < 5.0);
+}
+
+#[test]
+fn warm_runs_end_like_an_interpreter() {
+    let sb = Sandbox::new().unwrap();
+    let warm = sb.warm_python(std::path::Path::new(&python())).unwrap();
+    let run = |code: &str| {
+        sb.session()
+            .unwrap()
+            .run_python(&warm, code, &Limits::default())
+            .unwrap()
+    };
+    let out = run("print('hi')");
+    assert_eq!(
+        (out.exit, out.stdout_str().as_str()),
+        (Exit::Code(0), "hi\n")
+    );
+    assert_eq!(run("import sys; sys.exit(3)").exit, Exit::Code(3));
+    let boom = run("raise ValueError('boom')");
+    assert_eq!(boom.exit, Exit::Code(1));
+    assert!(boom.stderr_str().contains("ValueError: boom"));
+}

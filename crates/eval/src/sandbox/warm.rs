@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 const ZYGOTE: &str = r#"
-import ctypes, fcntl, json, os, resource, signal, socket, struct
+import ctypes, fcntl, json, os, resource, signal, socket, struct, sys
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -95,10 +95,27 @@ def _program(req, fds):
     os.close(status)
     code = _compiled[req["code"]]
     del req, fds, status
+    # Ends as the interpreter would: exit status from SystemExit, traceback and 1 on an
+    # uncaught exception, buffers flushed (atexit handlers do not run).
     try:
         exec(code, {"__name__": "__main__"})
-    finally:
-        os._exit(1)
+        rc = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            rc = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            rc = 1
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        rc = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(rc & 0xFF)
 
 
 def _init(req, fds):
