@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// One line of a samples file.
 #[derive(Debug, Clone)]
 pub struct SampleLine {
-    /// The whole object, written back with the results.
+    /// The line as read, written back with the results.
+    pub raw: String,
+    /// The whole object.
     pub fields: Map<String, Value>,
     pub task_id: String,
     pub completion: String,
@@ -44,6 +46,7 @@ pub fn read(path: &Path) -> Result<Vec<SampleLine>> {
             _ => return Err(err(n + 1, "no \"completion\" string".into())),
         };
         out.push(SampleLine {
+            raw: line.trim_end().to_string(),
             fields,
             task_id,
             completion,
@@ -122,7 +125,8 @@ pub fn results_path(samples: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes each input line with `result` and `passed` added, in input order.
+/// Writes each input line with `result` and `passed` added, in input order; the input text
+/// is kept as it was (key order included) unless it already has those keys.
 pub fn write_results(
     path: &Path,
     lines: &[SampleLine],
@@ -132,11 +136,23 @@ pub fn write_results(
     let mut w = BufWriter::new(file);
     for (n, l) in lines.iter().enumerate() {
         let o = outcomes(n);
-        let mut fields = l.fields.clone();
-        fields.insert("result".into(), Value::String(result_text(&o)));
-        fields.insert("passed".into(), Value::Bool(o.passed));
-        serde_json::to_writer(&mut w, &fields).map_err(|e| io_err(path)(e.into()))?;
-        w.write_all(b"\n").map_err(io_err(path))?;
+        let result = Value::String(result_text(&o));
+        let line = match l.raw.strip_suffix('}') {
+            Some(head) if !l.fields.contains_key("result") && !l.fields.contains_key("passed") => {
+                let sep = if l.fields.is_empty() { "" } else { ", " };
+                format!(
+                    "{head}{sep}\"result\": {result}, \"passed\": {}}}",
+                    o.passed
+                )
+            }
+            _ => {
+                let mut fields = l.fields.clone();
+                fields.insert("result".into(), result);
+                fields.insert("passed".into(), Value::Bool(o.passed));
+                Value::Object(fields).to_string()
+            }
+        };
+        writeln!(w, "{line}").map_err(io_err(path))?;
     }
     w.flush().map_err(io_err(path))
 }

@@ -259,6 +259,13 @@ fn samples_file_in_human_eval_format() {
     assert!(out
         .to_string_lossy()
         .ends_with("samples.jsonl_results.jsonl"));
+    // The input text is kept as it was (key order included), human-eval's fields appended.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let want = format!(
+        "{}, \"result\": \"passed\", \"passed\": true}}\n",
+        lines[0].strip_suffix('}').unwrap()
+    );
+    assert!(text.starts_with(&want), "{text}");
     assert_eq!(written.len(), 4);
     assert_eq!(written[0]["passed"], true);
     assert_eq!(written[0]["result"], "passed");
