@@ -49,12 +49,9 @@ pub fn pass_at_k_metrics(
         .map(|&k| {
             let per: Vec<f64> = counts.iter().map(|&(n, c)| pass_at_k(n, c, k)).collect();
             Metric {
-                name: format!("pass@{k}"),
-                value: mean(&per),
                 ci95: bootstrap_ci(&per, resamples, seed),
                 n: Some(per.len()),
-                unit: None,
-                higher_is_better: true,
+                ..Metric::new(format!("pass@{k}"), mean(&per), true)
             }
         })
         .collect()

@@ -530,12 +530,9 @@ impl<'a> Evaluator<'a> {
                     })
                     .collect();
                 vec![Metric {
-                    name: metric.clone(),
-                    value: passk::mean(&per),
                     ci95: passk::bootstrap_ci(&per, self.opts.bootstrap, self.opts.seed),
                     n: Some(per.len()),
-                    unit: None,
-                    higher_is_better: true,
+                    ..Metric::new(metric.clone(), passk::mean(&per), true)
                 }]
             }
         };

@@ -803,7 +803,7 @@ fn write_fd(fd: &OwnedFd, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// 128 random bits from the kernel, as 32 hex digits.
+/// 128 random bits from the kernel, as the 32 hex digits a program reads from fd 3.
 fn random_nonce() -> Result<String> {
     let mut buf = [0u8; 16];
     // SAFETY: getrandom fills the local buffer.
@@ -816,9 +816,6 @@ fn random_nonce() -> Result<String> {
     }
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
-
-/// Length of the nonce the program reads from fd 3.
-pub const NONCE_LEN: usize = 32;
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)

@@ -264,10 +264,6 @@ impl WarmPython {
         Ok(w)
     }
 
-    pub fn python(&self) -> &Path {
-        &self.python
-    }
-
     fn connect(&self) -> Result<Conn> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: socketpair fills the array; on success we own both ends.
