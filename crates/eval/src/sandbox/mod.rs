@@ -343,7 +343,7 @@ impl Session<'_> {
         copy_tree(src, &self.dir().join(rel))
     }
 
-    /// Runs `argv` (argv[0] an absolute path) in the run directory.
+    /// Runs `argv` (its first element an absolute path) in the run directory.
     pub fn run(&self, argv: &[String], limits: &Limits) -> Result<RunOutput> {
         self.run_env(argv, &[], limits)
     }
@@ -561,6 +561,11 @@ impl Session<'_> {
                 "{} failed for {what}: {}",
                 spawn::stage_name(stage),
                 std::io::Error::from_raw_os_error(errno)
+            )));
+        }
+        if reports.status.is_none() && !timed_out {
+            return Err(Error::Sandbox(format!(
+                "{what}: the run ended without reporting how (its supervisor died)"
             )));
         }
         let mut exit = Exit::Killed;
