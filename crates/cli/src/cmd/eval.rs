@@ -71,10 +71,13 @@ pub struct EvalArgs {
     /// Sampling temperature (0: greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass.
     #[arg(long)]
     pub top_p: Option<f32>,
+    /// Sample among the k most likely tokens.
     #[arg(long)]
     pub top_k: Option<usize>,
+    /// Most tokens generated per sample.
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
     /// Seed of the sampler and of the bootstrap.
