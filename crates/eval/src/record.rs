@@ -1,0 +1,198 @@
+//! Result records: one schema for every metric and benchmark. The run store persists exactly
+//! these, so field names are stable; add fields with `#[serde(default)]`, never rename.
+
+use crate::sandbox::{Isolation, Limits};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tradeoff_engine::{EngineInfo, FinishReason, GenParams, Timing};
+
+/// Version of this schema, stored in every [`BenchResult`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One number with its uncertainty: "pass@1", "codebleu", "decode_tok_s", ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    /// 95% confidence interval (bootstrap over problems for quality metrics).
+    pub ci95: Option<(f64, f64)>,
+    /// How many units (problems, requests) the value is over.
+    pub n: Option<usize>,
+    pub unit: Option<String>,
+    pub higher_is_better: bool,
+}
+
+impl Metric {
+    pub fn new(name: impl Into<String>, value: f64, higher_is_better: bool) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            ci95: None,
+            n: None,
+            unit: None,
+            higher_is_better,
+        }
+    }
+}
+
+/// How one sample ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The tests ran to their end and the harness saw the run's nonce.
+    Pass,
+    /// A test assertion failed.
+    Fail,
+    /// The program raised an exception or crashed.
+    Error,
+    /// It does not compile (Java, C++) or parse (Python).
+    CompileError,
+    /// CPU-time or wall-clock limit.
+    Timeout,
+    /// Memory limit (MemoryError, std::bad_alloc, OutOfMemoryError).
+    Memory,
+    /// Wrote a file over the size limit.
+    FileSize,
+    /// Stopped before the tests completed without failing one (exit(0), os._exit, ...).
+    Exited,
+    /// The model produced nothing to run (generation failed).
+    GenError,
+    /// Scored by similarity to a reference, not executed (see `SampleOutcome::score`).
+    Scored,
+    /// The sandbox could not run it: a harness problem, not the program's.
+    SandboxError,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::CompileError => "compile_error",
+            Status::Timeout => "timeout",
+            Status::Memory => "memory",
+            Status::FileSize => "file_size",
+            Status::Exited => "exited",
+            Status::GenError => "gen_error",
+            Status::Scored => "scored",
+            Status::SandboxError => "sandbox_error",
+        }
+    }
+}
+
+/// The data a benchmark was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// How prompts were built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    /// "base", "instruct", "canonical" (reference solutions) or "samples" (scored from a file).
+    pub style: String,
+    /// The template, with `{placeholders}` for per-problem text.
+    pub template: String,
+}
+
+/// The time-limit rule: `max(base_s, factor * t_reference)`, `default_s` without a reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeRule {
+    pub base_s: f64,
+    pub factor: f64,
+    pub default_s: f64,
+}
+
+/// How programs were run; see docs/sandbox.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    pub isolation: Isolation,
+    /// Limits of a run (CPU and wall time vary per problem: `ProblemOutcome::time_limit_s`).
+    pub limits: Limits,
+    pub time_rule: TimeRule,
+    /// Interpreter/compiler used, e.g. "python": "/usr/bin/python3 3.11.2".
+    pub toolchain: BTreeMap<String, String>,
+    /// Python programs were forked from a warm interpreter rather than each starting one.
+    pub warm_python: bool,
+}
+
+/// One sample of one problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleOutcome {
+    /// Text as the model produced it (or as read from a samples file).
+    pub completion: String,
+    /// The solution as executed, before the benchmark's tests were appended.
+    pub program: String,
+    pub status: Status,
+    pub passed: bool,
+    /// Short reason for a non-pass: exception, signal, compiler error, limit.
+    pub detail: Option<String>,
+    /// Wall-clock seconds of the test run (compilation excluded).
+    pub exec_s: Option<f64>,
+    pub cpu_s: Option<f64>,
+    /// Reference-similarity score, for benchmarks scored that way.
+    pub score: Option<f64>,
+    pub tokens: Option<usize>,
+    pub finish: Option<FinishReason>,
+}
+
+/// Everything about one problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemOutcome {
+    pub task_id: String,
+    /// The full prompt given to the model (chat template applied, prefill included).
+    pub prompt: String,
+    /// CPU-time limit applied to each test run.
+    pub time_limit_s: Option<f64>,
+    /// Generation timing of the request that produced the samples (they share one prefill).
+    pub timing: Option<Timing>,
+    pub samples: Vec<SampleOutcome>,
+}
+
+impl ProblemOutcome {
+    pub fn passes(&self) -> usize {
+        self.samples.iter().filter(|s| s.passed).count()
+    }
+}
+
+/// One benchmark run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub schema: u32,
+    pub tradeoff_version: String,
+    pub benchmark: String,
+    pub language: String,
+    /// `"execution"`, or `"reference:<metric>"` for similarity-scored benchmarks.
+    pub scoring: String,
+    pub dataset: DatasetRef,
+    pub split: Option<String>,
+    pub prompt: PromptInfo,
+    pub model: Option<EngineInfo>,
+    pub generation: Option<GenParams>,
+    /// Samples per problem (the largest, when a samples file has uneven counts).
+    pub n: usize,
+    pub k: Vec<usize>,
+    pub seed: u64,
+    /// Bootstrap resamples behind the confidence intervals.
+    pub bootstrap: usize,
+    pub sandbox: Option<SandboxInfo>,
+    pub metrics: Vec<Metric>,
+    pub status_counts: BTreeMap<Status, usize>,
+    pub problems: Vec<ProblemOutcome>,
+    pub started_unix_s: u64,
+    pub duration_s: f64,
+}
+
+impl BenchResult {
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// Problems where no sample passed, for reports.
+    pub fn failing(&self) -> impl Iterator<Item = &ProblemOutcome> {
+        self.problems.iter().filter(|p| p.passes() == 0)
+    }
+}

