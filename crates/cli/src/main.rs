@@ -43,10 +43,10 @@ enum Cmd {
     EvalSamples(cmd::eval::SamplesArgs),
 }
 
-/// Loads the engine named by `--model`: a catalog name, GGUF file or model folder.
+/// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
+/// of an OpenAI-compatible server (`http://host:port/v1#model-id`).
 pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
-    let e = tradeoff_engine::LocalEngine::open(spec, tradeoff_engine::LoadOptions::default())?;
-    Ok(Box::new(e))
+    Ok(tradeoff_engine::open_engine(spec, tradeoff_engine::LoadOptions::default())?)
 }
 
 fn main() -> ExitCode {

@@ -12,6 +12,7 @@ pub mod gguf;
 mod inspect;
 mod local;
 pub mod model;
+mod remote;
 pub mod sampler;
 pub mod testing;
 pub mod tokenizer;
@@ -22,6 +23,7 @@ pub use config::{Arch, Config};
 pub use error::{Error, Result};
 pub use inspect::{inspect, ModelInfo};
 pub use local::{resolve, LoadOptions, LocalEngine, ModelPath};
+pub use remote::RemoteEngine;
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
 pub use tokenizer::Tokenizer;
 
@@ -33,4 +35,17 @@ pub fn init_threads(n: Option<usize>) {
         b = b.num_threads(n);
     }
     let _ = b.build_global();
+}
+
+/// Opens the engine a `--model` value names: `http(s)://HOST[:PORT][/v1][#MODEL_ID]` for an
+/// OpenAI-compatible server, else a catalog name, GGUF file or model folder run in-process.
+pub fn open_engine(spec: &str, opts: LoadOptions) -> Result<Box<dyn Engine>> {
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        let (url, model) = match spec.split_once('#') {
+            Some((u, m)) => (u, Some(m)),
+            None => (spec, None),
+        };
+        return Ok(Box::new(RemoteEngine::connect(url, model)?));
+    }
+    Ok(Box::new(LocalEngine::open(spec, opts)?))
 }

@@ -1,11 +1,12 @@
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
-use tradeoff_engine::{ChatMessage, Engine, GenParams, GenRequest, LoadOptions, LocalEngine};
+use tradeoff_engine::{ChatMessage, GenParams, GenRequest, LoadOptions};
 
 #[derive(Args)]
 pub struct GenerateArgs {
-    /// Catalog name (e.g. qwen2.5-coder-0.5b), GGUF file, or Hugging Face model folder.
+    /// Catalog name (e.g. qwen2.5-coder-0.5b), GGUF file, Hugging Face model folder, or an
+    /// OpenAI-compatible server: http://HOST:PORT/v1#MODEL_ID.
     #[arg(long, short)]
     pub model: String,
     /// The prompt (with --chat: the user's message).
@@ -39,7 +40,7 @@ pub struct GenerateArgs {
 
 pub fn run(a: GenerateArgs) -> Result<()> {
     let t = std::time::Instant::now();
-    let mut engine = LocalEngine::open(&a.model, LoadOptions::default())?;
+    let mut engine = tradeoff_engine::open_engine(&a.model, LoadOptions::default())?;
     let load_s = t.elapsed().as_secs_f64();
     let prompt = if a.chat {
         let mut msgs = Vec::new();
@@ -81,7 +82,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     }
     let tm = &g.timing;
     eprintln!(
-        "[load {:.2} s | prompt {} tok, prefill {:.1} tok/s | {} tok, decode {:.1} tok/s | ttft {:.3} s | total {:.2} s | {} threads]",
+        "[load {:.2} s | prompt {} tok, prefill {:.1} tok/s | {} tok, decode {:.1} tok/s | ttft {:.3} s | total {:.2} s | {} threads | {}]",
         load_s,
         tm.prompt_tokens,
         tm.prefill_tok_s(),
@@ -90,6 +91,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         tm.ttft_s,
         tm.total_s,
         engine.info().threads.unwrap_or(0),
+        engine.info().engine,
     );
     Ok(())
 }
