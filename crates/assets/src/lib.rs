@@ -5,6 +5,7 @@
 //! [`cache_dir`]. Nothing here runs at evaluation time: once pulled, an asset is a plain file.
 
 mod catalog;
+pub mod corpus;
 mod pull;
 
 pub use catalog::{Asset, AssetFile, Kind, Member, CATALOG};
