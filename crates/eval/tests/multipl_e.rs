@@ -69,11 +69,12 @@ fn cpp() {
 
 #[test]
 fn mbpp_reworded_with_mbpp_references() {
+    let Some(mbpp) = common::mbpp_path() else { return };
     let b = tradeoff_eval::bench::load(
         "mbpp-reworded",
         &tradeoff_eval::LoadOptions {
             cache_dir: tradeoff_assets::cache_dir(),
-            mbpp: Some(common::mbpp_path()),
+            mbpp: Some(mbpp),
             split: None,
         },
     )

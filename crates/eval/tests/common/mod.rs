@@ -52,15 +52,20 @@ pub fn options() -> EvalOptions {
 }
 
 /// The MBPP jsonl: $TRADEOFF_MBPP, else `shared/data/mbpp/mbpp.jsonl` next to an ancestor.
-pub fn mbpp_path() -> PathBuf {
+/// MBPP is not in any package tradeoff can fetch, so a checkout without it skips (loudly) the
+/// tests that need it.
+pub fn mbpp_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("TRADEOFF_MBPP") {
-        return p.into();
+        return Some(p.into());
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let found = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|a| a.join("shared/data/mbpp/mbpp.jsonl"))
-        .find(|p| p.is_file())
-        .expect("MBPP not found: set TRADEOFF_MBPP to mbpp.jsonl")
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("SKIPPED: MBPP not found (set TRADEOFF_MBPP to mbpp.jsonl)");
+    }
+    found
 }
 
 /// False (with a note) when the toolchain of `lang` is missing, so its tests skip.
