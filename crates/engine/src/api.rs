@@ -17,6 +17,9 @@ pub struct GenParams {
     /// Generation stops before the first occurrence of any of these strings; the returned
     /// text excludes it.
     pub stop: Vec<String>,
+    /// Keep generating past end-of-sequence tokens (fixed-length speed measurements).
+    #[serde(default)]
+    pub ignore_eos: bool,
 }
 
 impl Default for GenParams {
@@ -28,6 +31,7 @@ impl Default for GenParams {
             top_p: None,
             seed: 0,
             stop: Vec::new(),
+            ignore_eos: false,
         }
     }
 }

@@ -361,7 +361,7 @@ impl Seq {
         hold: usize,
         on_text: Option<&mut OnText<'_>>,
     ) -> Result<()> {
-        if tk.is_eos(tok) {
+        if tk.is_eos(tok) && !r.params.ignore_eos {
             self.finish = Some(FinishReason::Eos);
         } else {
             self.ids.push(tok);

@@ -119,6 +119,10 @@ impl RemoteEngine {
         if !p.stop.is_empty() {
             body["stop"] = json!(p.stop);
         }
+        if p.ignore_eos {
+            // llama-server and vLLM both accept this extension.
+            body["ignore_eos"] = json!(true);
+        }
         let mut req = self.agent.post(format!("{}/completions", self.base));
         if let Some(k) = &self.api_key {
             req = req.header("Authorization", &format!("Bearer {k}"));

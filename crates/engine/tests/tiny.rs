@@ -181,7 +181,7 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
 #[test]
 fn sampling_is_reproducible_per_seed_and_samples_differ() {
     let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
-    let p = GenParams { max_new_tokens: 12, temperature: 1.0, top_k: Some(50), top_p: Some(0.95), seed: 42, stop: vec![] };
+    let p = GenParams { max_new_tokens: 12, temperature: 1.0, top_k: Some(50), top_p: Some(0.95), seed: 42, stop: vec![], ignore_eos: false };
     let req = GenRequest { prompt: "abc".into(), params: p.clone(), n: 4 };
     let a = e.generate(&req, &mut |_, _, _| {}).unwrap();
     let b = e.generate(&req, &mut |_, _, _| {}).unwrap();

@@ -193,6 +193,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         top_p: args.top_p,
         seed: args.seed,
         stop: Vec::new(),
+        ignore_eos: false,
     };
     let load = load_options(&args.data);
     let mut ran = 0;

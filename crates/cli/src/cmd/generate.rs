@@ -33,6 +33,9 @@ pub struct GenerateArgs {
     /// Stop before this string (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
+    /// Keep generating past end-of-sequence (for fixed-length speed tests).
+    #[arg(long)]
+    pub ignore_eos: bool,
     /// Samples from the same prompt (they share one prefill and decode as a batch).
     #[arg(long, short, default_value_t = 1)]
     pub n: usize,
@@ -61,6 +64,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             top_p: a.top_p,
             seed: a.seed,
             stop: a.stop.clone(),
+            ignore_eos: a.ignore_eos,
         },
         n: a.n,
     };
