@@ -9,7 +9,7 @@ pub mod corpus;
 mod pull;
 
 pub use catalog::{Asset, AssetFile, Kind, Member, CATALOG};
-pub use pull::{pull, sha256_file};
+pub use pull::{pull, sha256_cached, sha256_file, sha256_hex};
 
 use std::path::{Path, PathBuf};
 

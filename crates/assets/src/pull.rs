@@ -254,3 +254,41 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     }
     Ok(hex::encode(h.finalize()))
 }
+
+/// sha256 of a file, remembered in `<cache>/hashes.json` by path, size and modification time,
+/// so multi-GB models are hashed once.
+pub fn sha256_cached(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let abs = std::fs::canonicalize(path).map_err(io_err(path))?;
+    let key = format!("{}|{}|{}", abs.display(), meta.len(), mtime);
+    let db = crate::cache_dir().join("hashes.json");
+    let mut map: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&db)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if let Some(h) = map.get(&key) {
+        return Ok(h.clone());
+    }
+    let h = sha256_file(path)?;
+    map.insert(key, h.clone());
+    if let Some(dir) = db.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        // Best effort: a lost entry only costs a re-hash.
+        let tmp = db.with_extension(format!("json.{}", std::process::id()));
+        if std::fs::write(&tmp, serde_json::to_string(&map).unwrap_or_default()).is_ok() {
+            let _ = std::fs::rename(&tmp, &db);
+        }
+    }
+    Ok(h)
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}

