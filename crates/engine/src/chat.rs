@@ -30,7 +30,10 @@ impl ChatTemplate {
     }
 
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template("chat").map_err(|e| Error::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| Error::Template(e.to_string()))?;
         tmpl.render(context! {
             messages => messages_value(messages),
             add_generation_prompt => add_generation_prompt,
@@ -44,7 +47,12 @@ impl ChatTemplate {
 fn messages_value(messages: &[ChatMessage]) -> minijinja::Value {
     let v: Vec<minijinja::Value> = messages
         .iter()
-        .map(|m| minijinja::Value::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
+        .map(|m| {
+            minijinja::Value::from_pairs([
+                ("role", m.role.as_str()),
+                ("content", m.content.as_str()),
+            ])
+        })
         .collect();
     minijinja::Value::from(v)
 }

@@ -100,7 +100,8 @@ impl Config {
     }
 
     pub fn from_hf(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::model(path, crate::gguf::open_msg(&e)))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::model(path, crate::gguf::open_msg(&e)))?;
         let c: HfConfig = serde_json::from_str(&text)
             .map_err(|e| Error::model(path, format!("not a valid config.json: {e}")))?;
         let arch_s = c
@@ -135,7 +136,7 @@ impl Config {
         if self.n_head == 0
             || self.n_kv_head == 0
             || !self.n_head.is_multiple_of(self.n_kv_head)
-            || self.head_dim % 2 != 0
+            || !self.head_dim.is_multiple_of(2)
         {
             return Err(Error::model(
                 path,

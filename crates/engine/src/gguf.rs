@@ -29,16 +29,17 @@ impl Gguf {
         // "failed to fill whole buffer" halfway through loading.
         let mut need = content.tensor_data_offset;
         for (name, info) in &content.tensor_infos {
-            let bytes = tensor_bytes(info.ggml_dtype, info.shape.elem_count()).ok_or_else(|| {
-                Error::model(
-                    path,
-                    format!(
+            let bytes =
+                tensor_bytes(info.ggml_dtype, info.shape.elem_count()).ok_or_else(|| {
+                    Error::model(
+                        path,
+                        format!(
                         "tensor '{name}' has {} elements, not a multiple of its {:?} block size",
                         info.shape.elem_count(),
                         info.ggml_dtype
                     ),
-                )
-            })?;
+                    )
+                })?;
             need = need.max(content.tensor_data_offset + info.offset + bytes as u64);
         }
         if need > len {
@@ -87,7 +88,9 @@ impl Gguf {
     }
 
     pub fn meta_str(&self, key: &str) -> Option<&str> {
-        self.meta(key).and_then(|v| v.to_string().ok()).map(|s| s.as_str())
+        self.meta(key)
+            .and_then(|v| v.to_string().ok())
+            .map(|s| s.as_str())
     }
 
     pub fn meta_u64(&self, key: &str) -> Option<u64> {
@@ -140,7 +143,11 @@ pub fn tensor_bytes(dtype: GgmlDType, elems: usize) -> Option<usize> {
 
 /// Writes a GGUF file deterministically: metadata sorted by key, tensors in the given order.
 /// Goes through a temporary file so a crash never leaves a half-written model behind.
-pub fn write(path: &Path, metadata: &[(String, Value)], tensors: &[(String, QTensor)]) -> Result<()> {
+pub fn write(
+    path: &Path,
+    metadata: &[(String, Value)],
+    tensors: &[(String, QTensor)],
+) -> Result<()> {
     let mut md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     md.sort_by(|a, b| a.0.cmp(b.0));
     let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();

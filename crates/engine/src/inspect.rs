@@ -66,7 +66,8 @@ pub fn inspect(mp: &ModelPath) -> Result<ModelInfo> {
                 file_bytes += file_len(&p)?;
                 let f = std::fs::File::open(&p).map_err(|e| Error::model(&p, e.to_string()))?;
                 // SAFETY: read-only mapping; only the header is read.
-                let data = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::model(&p, e.to_string()))?;
+                let data = unsafe { memmap2::Mmap::map(&f) }
+                    .map_err(|e| Error::model(&p, e.to_string()))?;
                 let (_, meta) = safetensors::SafeTensors::read_metadata(&data[..])
                     .map_err(|e| Error::model(&p, format!("not valid safetensors: {e}")))?;
                 for t in meta.tensors().values() {
@@ -94,5 +95,7 @@ pub fn inspect(mp: &ModelPath) -> Result<ModelInfo> {
 }
 
 fn file_len(p: &std::path::Path) -> Result<u64> {
-    Ok(std::fs::metadata(p).map_err(|e| Error::model(p, e.to_string()))?.len())
+    Ok(std::fs::metadata(p)
+        .map_err(|e| Error::model(p, e.to_string()))?
+        .len())
 }

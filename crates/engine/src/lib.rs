@@ -23,8 +23,8 @@ pub use config::{Arch, Config};
 pub use error::{Error, Result};
 pub use inspect::{inspect, ModelInfo};
 pub use local::{resolve, LoadOptions, LocalEngine, ModelPath};
-pub use remote::RemoteEngine;
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
+pub use remote::RemoteEngine;
 pub use tokenizer::Tokenizer;
 
 /// Sizes the global thread pool used by every parallel kernel. Call once, before any work;

@@ -118,7 +118,11 @@ impl LocalEngine {
                 let tokenizer = Tokenizer::from_gguf(&g)?;
                 let template = g.meta_str("tokenizer.chat_template").map(str::to_string);
                 let mut src = Source::Gguf(Box::new(g));
-                (Model::load(&mut src, cfg, &opts.device, opts.dequantize)?, tokenizer, template)
+                (
+                    Model::load(&mut src, cfg, &opts.device, opts.dequantize)?,
+                    tokenizer,
+                    template,
+                )
             }
             ModelPath::HfDir(dir) => {
                 let cfg = Config::from_hf(&dir.join("config.json"))?;
@@ -137,7 +141,10 @@ impl LocalEngine {
                 (model, tokenizer, template)
             }
         };
-        let tok_str = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or_default();
+        let tok_str = |id: Option<u32>| {
+            id.and_then(|i| tokenizer.id_to_token(i))
+                .unwrap_or_default()
+        };
         let template = match template {
             Some(t) => Some(ChatTemplate::new(
                 &t,
@@ -170,7 +177,16 @@ impl LocalEngine {
         let max_batch = self.opts.max_batch.max(1);
         let chunk = self.opts.prefill_chunk.max(1);
         let ctx = self.model.cfg.context_length;
-        let stop_hold = |r: &GenRequest| r.params.stop.iter().map(|s| s.len()).max().unwrap_or(1).max(1) - 1;
+        let stop_hold = |r: &GenRequest| {
+            r.params
+                .stop
+                .iter()
+                .map(|s| s.len())
+                .max()
+                .unwrap_or(1)
+                .max(1)
+                - 1
+        };
         let mut queue: VecDeque<usize> = (0..reqs.len()).collect();
         let mut prefilling: Vec<Prefill> = Vec::new();
         let mut active: Vec<Seq> = Vec::new();
@@ -188,7 +204,8 @@ impl LocalEngine {
             // Admit requests while their samples fit in the batch.
             while let Some(&ri) = queue.front() {
                 let r = &reqs[ri];
-                let used: usize = active.len() + prefilling.iter().map(|p| reqs[p.req].n).sum::<usize>();
+                let used: usize =
+                    active.len() + prefilling.iter().map(|p| reqs[p.req].n).sum::<usize>();
                 if used > 0 && used + r.n > max_batch {
                     break;
                 }
@@ -197,7 +214,13 @@ impl LocalEngine {
                 state[ri].admitted = Some(now);
                 state[ri].timing.queue_s = (now - t0).as_secs_f64();
                 if r.n == 0 {
-                    on_done(ri, Ok(Generation { samples: vec![], timing: state[ri].timing.clone() }));
+                    on_done(
+                        ri,
+                        Ok(Generation {
+                            samples: vec![],
+                            timing: state[ri].timing.clone(),
+                        }),
+                    );
                     continue;
                 }
                 match self.tokenizer.encode(&r.prompt) {
@@ -205,7 +228,13 @@ impl LocalEngine {
                         on_done(ri, Err(Error::Request("empty prompt".into())));
                     }
                     Ok(ids) if ids.len() >= ctx => {
-                        on_done(ri, Err(Error::PromptTooLong { prompt: ids.len(), context: ctx }));
+                        on_done(
+                            ri,
+                            Err(Error::PromptTooLong {
+                                prompt: ids.len(),
+                                context: ctx,
+                            }),
+                        );
                     }
                     Ok(ids) => {
                         state[ri].timing.prompt_tokens = ids.len();
@@ -227,7 +256,8 @@ impl LocalEngine {
             }
             // One forward pass: a token for every decoding sequence, a chunk of every prompt.
             let logits = {
-                let mut segs: Vec<Segment<'_>> = Vec::with_capacity(active.len() + prefilling.len());
+                let mut segs: Vec<Segment<'_>> =
+                    Vec::with_capacity(active.len() + prefilling.len());
                 for s in active.iter_mut() {
                     segs.push(Segment {
                         tokens: std::slice::from_ref(&s.next),
@@ -251,7 +281,14 @@ impl LocalEngine {
             // Decoding sequences: sample, detokenize, check stops.
             for (s, row) in active.iter_mut().zip(&logits[..n_active]) {
                 let tok = s.sampler.sample(row);
-                s.accept(tok, &self.tokenizer, &reqs[s.req], ctx, stop_hold(&reqs[s.req]), on_text.as_deref_mut())?;
+                s.accept(
+                    tok,
+                    &self.tokenizer,
+                    &reqs[s.req],
+                    ctx,
+                    stop_hold(&reqs[s.req]),
+                    on_text.as_deref_mut(),
+                )?;
             }
             // Prompts whose prefill completed: first token of each sample.
             let mut still = Vec::with_capacity(prefilling.len());
@@ -287,7 +324,14 @@ impl LocalEngine {
                         finish: None,
                     };
                     let tok = seq.sampler.sample(row);
-                    seq.accept(tok, &self.tokenizer, r, ctx, stop_hold(r), on_text.as_deref_mut())?;
+                    seq.accept(
+                        tok,
+                        &self.tokenizer,
+                        r,
+                        ctx,
+                        stop_hold(r),
+                        on_text.as_deref_mut(),
+                    )?;
                     active.push(seq);
                 }
             }
@@ -313,8 +357,18 @@ impl LocalEngine {
                     let adm = st.admitted.unwrap_or(t0);
                     st.timing.decode_s = (end - st.first_token.unwrap_or(end)).as_secs_f64();
                     st.timing.total_s = (end - adm).as_secs_f64();
-                    let samples = st.samples.iter_mut().map(|x| x.take().expect("every sample finished")).collect();
-                    on_done(s.req, Ok(Generation { samples, timing: st.timing.clone() }));
+                    let samples = st
+                        .samples
+                        .iter_mut()
+                        .map(|x| x.take().expect("every sample finished"))
+                        .collect();
+                    on_done(
+                        s.req,
+                        Ok(Generation {
+                            samples,
+                            timing: st.timing.clone(),
+                        }),
+                    );
                 }
             }
         }
@@ -451,11 +505,17 @@ impl Engine for LocalEngine {
 
     fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
         let mut out = None;
-        self.run(std::slice::from_ref(req), Some(on_text), &mut |_, g| out = Some(g))?;
+        self.run(std::slice::from_ref(req), Some(on_text), &mut |_, g| {
+            out = Some(g)
+        })?;
         out.unwrap_or_else(|| Err(Error::Request("request produced no result".into())))
     }
 
-    fn generate_many(&mut self, reqs: &[GenRequest], on_done: &mut dyn FnMut(usize, Result<Generation>)) -> Result<()> {
+    fn generate_many(
+        &mut self,
+        reqs: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, Result<Generation>),
+    ) -> Result<()> {
         self.run(reqs, None, on_done)
     }
 }

@@ -38,7 +38,9 @@ impl RemoteEngine {
             .http_status_as_error(false)
             .build()
             .into();
-        let api_key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty());
+        let api_key = std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
         let mut e = Self {
             base,
             model: String::new(),
@@ -100,7 +102,13 @@ impl RemoteEngine {
     }
 
     /// One streamed completion: text, tokens seen, finish reason, time to first text.
-    fn complete(&self, prompt: &str, p: &GenParams, seed: u64, on_text: &mut dyn FnMut(&str)) -> Result<Streamed> {
+    fn complete(
+        &self,
+        prompt: &str,
+        p: &GenParams,
+        seed: u64,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Streamed> {
         let mut body = json!({
             "model": self.model,
             "prompt": prompt,
@@ -146,14 +154,17 @@ impl RemoteEngine {
             if data == "[DONE]" {
                 break;
             }
-            let v: Value = serde_json::from_str(data).map_err(|e| self.err(format!("bad event {data:?}: {e}")))?;
+            let v: Value = serde_json::from_str(data)
+                .map_err(|e| self.err(format!("bad event {data:?}: {e}")))?;
             if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
                 out.usage_tokens = Some(n as usize);
             }
             if let Some(n) = v["usage"]["prompt_tokens"].as_u64() {
                 out.prompt_tokens = n as usize;
             }
-            let Some(choice) = v["choices"].get(0) else { continue };
+            let Some(choice) = v["choices"].get(0) else {
+                continue;
+            };
             if let Some(t) = choice["text"].as_str().filter(|t| !t.is_empty()) {
                 if out.ttft_s.is_none() {
                     out.ttft_s = Some(t0.elapsed().as_secs_f64());
@@ -172,7 +183,13 @@ impl RemoteEngine {
         }
         out.total_s = t0.elapsed().as_secs_f64();
         // Servers differ in whether a stop string is included: cut it here either way.
-        if let Some(cut) = p.stop.iter().filter(|s| !s.is_empty()).filter_map(|s| out.text.find(s.as_str())).min() {
+        if let Some(cut) = p
+            .stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| out.text.find(s.as_str()))
+            .min()
+        {
             out.text.truncate(cut);
             out.finish = Some(FinishReason::Stop);
         }
@@ -184,9 +201,12 @@ impl RemoteEngine {
         let mut samples = Vec::with_capacity(req.n);
         let mut timing = Timing::default();
         for i in 0..req.n {
-            let s = self.complete(&req.prompt, &req.params, req.params.seed.wrapping_add(i as u64), &mut |t| {
-                on_text(0, i, t)
-            })?;
+            let s = self.complete(
+                &req.prompt,
+                &req.params,
+                req.params.seed.wrapping_add(i as u64),
+                &mut |t| on_text(0, i, t),
+            )?;
             let tokens = s.usage_tokens.unwrap_or(s.chunks);
             let ttft = s.ttft_s.unwrap_or(s.total_s);
             if i == 0 {
@@ -245,7 +265,11 @@ impl Engine for RemoteEngine {
         self.run_one(req, on_text)
     }
 
-    fn generate_many(&mut self, reqs: &[GenRequest], on_done: &mut dyn FnMut(usize, Result<Generation>)) -> Result<()> {
+    fn generate_many(
+        &mut self,
+        reqs: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, Result<Generation>),
+    ) -> Result<()> {
         let next = Mutex::new(0usize);
         let (tx, rx) = mpsc::channel();
         let this = &*self;

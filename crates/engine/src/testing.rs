@@ -41,7 +41,8 @@ impl TinySpec {
 
 /// GPT-2's byte → printable character map, which byte-level BPE vocabularies are written in.
 pub fn byte_to_char(b: u8) -> char {
-    let printable = |b: u8| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u8| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     if printable(b) {
         return b as char;
     }
@@ -83,30 +84,64 @@ pub fn tiny_tensors(s: &TinySpec) -> Result<Vec<(String, Tensor)>> {
     let mut seed = s.seed.max(1);
     let hd = s.hidden / s.n_head;
     let nv = vocab().len();
-    let mut t = vec![("token_embd.weight".to_string(), randn(&[nv, s.hidden], 0.1, &mut seed)?)];
-    let ones_ish = |seed: &mut u64| -> Result<Tensor> { Ok((randn(&[s.hidden], 0.1, seed)? + 1.0)?) };
+    let mut t = vec![(
+        "token_embd.weight".to_string(),
+        randn(&[nv, s.hidden], 0.1, &mut seed)?,
+    )];
+    let ones_ish =
+        |seed: &mut u64| -> Result<Tensor> { Ok((randn(&[s.hidden], 0.1, seed)? + 1.0)?) };
     for i in 0..s.n_layer {
         let p = |n: &str| format!("blk.{i}.{n}");
         let w = 1.0 / (s.hidden as f64).sqrt();
         t.push((p("attn_norm.weight"), ones_ish(&mut seed)?));
-        t.push((p("attn_q.weight"), randn(&[s.n_head * hd, s.hidden], w, &mut seed)?));
-        t.push((p("attn_k.weight"), randn(&[s.n_kv_head * hd, s.hidden], w, &mut seed)?));
-        t.push((p("attn_v.weight"), randn(&[s.n_kv_head * hd, s.hidden], w, &mut seed)?));
+        t.push((
+            p("attn_q.weight"),
+            randn(&[s.n_head * hd, s.hidden], w, &mut seed)?,
+        ));
+        t.push((
+            p("attn_k.weight"),
+            randn(&[s.n_kv_head * hd, s.hidden], w, &mut seed)?,
+        ));
+        t.push((
+            p("attn_v.weight"),
+            randn(&[s.n_kv_head * hd, s.hidden], w, &mut seed)?,
+        ));
         if s.arch == Arch::Qwen2 {
             t.push((p("attn_q.bias"), randn(&[s.n_head * hd], 0.1, &mut seed)?));
-            t.push((p("attn_k.bias"), randn(&[s.n_kv_head * hd], 0.1, &mut seed)?));
-            t.push((p("attn_v.bias"), randn(&[s.n_kv_head * hd], 0.1, &mut seed)?));
+            t.push((
+                p("attn_k.bias"),
+                randn(&[s.n_kv_head * hd], 0.1, &mut seed)?,
+            ));
+            t.push((
+                p("attn_v.bias"),
+                randn(&[s.n_kv_head * hd], 0.1, &mut seed)?,
+            ));
         }
-        t.push((p("attn_output.weight"), randn(&[s.hidden, s.n_head * hd], w, &mut seed)?));
+        t.push((
+            p("attn_output.weight"),
+            randn(&[s.hidden, s.n_head * hd], w, &mut seed)?,
+        ));
         t.push((p("ffn_norm.weight"), ones_ish(&mut seed)?));
-        t.push((p("ffn_gate.weight"), randn(&[s.intermediate, s.hidden], w, &mut seed)?));
-        t.push((p("ffn_up.weight"), randn(&[s.intermediate, s.hidden], w, &mut seed)?));
+        t.push((
+            p("ffn_gate.weight"),
+            randn(&[s.intermediate, s.hidden], w, &mut seed)?,
+        ));
+        t.push((
+            p("ffn_up.weight"),
+            randn(&[s.intermediate, s.hidden], w, &mut seed)?,
+        ));
         let wd = 1.0 / (s.intermediate as f64).sqrt();
-        t.push((p("ffn_down.weight"), randn(&[s.hidden, s.intermediate], wd, &mut seed)?));
+        t.push((
+            p("ffn_down.weight"),
+            randn(&[s.hidden, s.intermediate], wd, &mut seed)?,
+        ));
     }
     t.push(("output_norm.weight".into(), ones_ish(&mut seed)?));
     if !s.tied {
-        t.push(("output.weight".into(), randn(&[nv, s.hidden], 0.1, &mut seed)?));
+        t.push((
+            "output.weight".into(),
+            randn(&[nv, s.hidden], 0.1, &mut seed)?,
+        ));
     }
     Ok(t)
 }
@@ -120,7 +155,10 @@ pub fn tiny_metadata(s: &TinySpec) -> Vec<(String, Value)> {
         .iter()
         .map(|t| Value::I32(if SPECIAL.contains(&t.as_str()) { 3 } else { 1 }))
         .collect();
-    let eos = vocab.iter().position(|t| t == "<|im_end|>").expect("special token") as u32;
+    let eos = vocab
+        .iter()
+        .position(|t| t == "<|im_end|>")
+        .expect("special token") as u32;
     vec![
         ("general.architecture".into(), Value::String(a.into())),
         ("general.name".into(), Value::String(format!("tiny-{a}"))),
@@ -134,14 +172,25 @@ pub fn tiny_metadata(s: &TinySpec) -> Vec<(String, Value)> {
         (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
         ("tokenizer.ggml.pre".into(), Value::String("gpt-2".into())),
-        ("tokenizer.ggml.tokens".into(), Value::Array(vocab.iter().map(|t| Value::String(t.clone())).collect())),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(vocab.iter().map(|t| Value::String(t.clone())).collect()),
+        ),
         ("tokenizer.ggml.token_type".into(), Value::Array(types)),
         (
             "tokenizer.ggml.merges".into(),
-            Value::Array(MERGES.iter().map(|(a, b)| Value::String(format!("{a} {b}"))).collect()),
+            Value::Array(
+                MERGES
+                    .iter()
+                    .map(|(a, b)| Value::String(format!("{a} {b}")))
+                    .collect(),
+            ),
         ),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(eos)),
-        ("tokenizer.chat_template".into(), Value::String(CHATML.into())),
+        (
+            "tokenizer.chat_template".into(),
+            Value::String(CHATML.into()),
+        ),
     ]
 }
 
@@ -150,7 +199,8 @@ pub fn write_tiny_gguf(path: &Path, s: &TinySpec) -> Result<()> {
     let tensors = tiny_tensors(s)?
         .into_iter()
         .map(|(name, t)| {
-            let is_linear = name.ends_with(".weight") && t.rank() == 2 && name != "token_embd.weight";
+            let is_linear =
+                name.ends_with(".weight") && t.rank() == 2 && name != "token_embd.weight";
             let dtype = if is_linear { s.dtype } else { GgmlDType::F32 };
             Ok((name, QTensor::quantize(&t, dtype)?))
         })
@@ -162,8 +212,7 @@ pub fn write_tiny_gguf(path: &Path, s: &TinySpec) -> Result<()> {
 pub fn unpermute_qk(w: &Tensor, n_head: usize) -> Result<Tensor> {
     let (rows, cols) = w.dims2()?;
     let hd = rows / n_head;
-    Ok(w
-        .reshape((n_head, hd / 2, 2, cols))?
+    Ok(w.reshape((n_head, hd / 2, 2, cols))?
         .transpose(1, 2)?
         .contiguous()?
         .reshape((rows, cols))?)
@@ -180,8 +229,12 @@ pub fn write_tiny_hf(dir: &Path, s: &TinySpec) -> Result<()> {
     let mut map = std::collections::HashMap::new();
     for (name, t) in tiny_tensors(s)? {
         let t = match (s.arch, name.rsplit('.').nth(1)) {
-            (Arch::Llama, Some("attn_q")) if name.ends_with(".weight") => unpermute_qk(&t, s.n_head)?,
-            (Arch::Llama, Some("attn_k")) if name.ends_with(".weight") => unpermute_qk(&t, s.n_kv_head)?,
+            (Arch::Llama, Some("attn_q")) if name.ends_with(".weight") => {
+                unpermute_qk(&t, s.n_head)?
+            }
+            (Arch::Llama, Some("attn_k")) if name.ends_with(".weight") => {
+                unpermute_qk(&t, s.n_kv_head)?
+            }
             _ => t,
         };
         let hf = crate::weights::hf_name(&name).expect("every tiny tensor has an HF name");

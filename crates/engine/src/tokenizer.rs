@@ -21,7 +21,13 @@ const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Token strings that end a turn or a document in the model families tradeoff knows.
-const END_TOKENS: [&str; 5] = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>"];
+const END_TOKENS: [&str; 5] = [
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+];
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
@@ -39,8 +45,12 @@ fn tk_err(e: impl std::fmt::Display) -> Error {
 
 fn pre_tokenizer(path: &Path, pre: &str) -> Result<PreTokenizerWrapper> {
     let split = |re: &str| -> Result<PreTokenizerWrapper> {
-        let s = Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(tk_err)?;
+        let s = Split::new(
+            SplitPattern::Regex(re.into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tk_err)?;
         Ok(Sequence::new(vec![s.into(), ByteLevel::new(false, false, false).into()]).into())
     };
     match pre {
@@ -76,9 +86,16 @@ impl Tokenizer {
             match g.meta(key) {
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|v| v.to_string().cloned().map_err(|e| Error::model(path, format!("{key}: {e}"))))
+                    .map(|v| {
+                        v.to_string()
+                            .cloned()
+                            .map_err(|e| Error::model(path, format!("{key}: {e}")))
+                    })
                     .collect(),
-                _ => Err(Error::model(path, format!("metadata key '{key}' is missing"))),
+                _ => Err(Error::model(
+                    path,
+                    format!("metadata key '{key}' is missing"),
+                )),
             }
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
@@ -101,7 +118,10 @@ impl Tokenizer {
             .collect();
         let merges: Vec<(String, String)> = merges
             .iter()
-            .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
@@ -128,7 +148,10 @@ impl Tokenizer {
         if let Some(e) = g.meta_u64("tokenizer.ggml.eot_token_id") {
             eos.push(e as u32);
         }
-        let add_bos = matches!(g.meta("tokenizer.ggml.add_bos_token"), Some(Value::Bool(true)));
+        let add_bos = matches!(
+            g.meta("tokenizer.ggml.add_bos_token"),
+            Some(Value::Bool(true))
+        );
         Ok(Self::finish(inner, bos, eos, add_bos, pre.to_string()))
     }
 
@@ -140,7 +163,9 @@ impl Tokenizer {
         let cfg = read_json(&dir.join("tokenizer_config.json"));
         let tok_id = |key: &str| -> Option<u32> {
             let v = cfg.as_ref()?.get(key)?;
-            let s = v.as_str().or_else(|| v.get("content").and_then(|c| c.as_str()))?;
+            let s = v
+                .as_str()
+                .or_else(|| v.get("content").and_then(|c| c.as_str()))?;
             inner.token_to_id(s)
         };
         let bos = tok_id("bos_token");
@@ -150,10 +175,22 @@ impl Tokenizer {
             .and_then(|c| c.get("add_bos_token"))
             .and_then(|b| b.as_bool())
             .unwrap_or(false);
-        Ok(Self::finish(inner, bos, eos, add_bos, "tokenizer.json".into()))
+        Ok(Self::finish(
+            inner,
+            bos,
+            eos,
+            add_bos,
+            "tokenizer.json".into(),
+        ))
     }
 
-    fn finish(inner: tokenizers::Tokenizer, bos: Option<u32>, mut eos: Vec<u32>, add_bos: bool, kind: String) -> Self {
+    fn finish(
+        inner: tokenizers::Tokenizer,
+        bos: Option<u32>,
+        mut eos: Vec<u32>,
+        add_bos: bool,
+        kind: String,
+    ) -> Self {
         for t in END_TOKENS {
             if let Some(id) = inner.token_to_id(t) {
                 eos.push(id);
@@ -227,7 +264,8 @@ impl Detokenizer {
     pub fn step(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<String> {
         let prev = tok.decode(&ids[self.prefix..self.read])?;
         let now = tok.decode(&ids[self.prefix..])?;
-        if now.len() > prev.len() && !now.ends_with('\u{FFFD}') && now.is_char_boundary(prev.len()) {
+        if now.len() > prev.len() && !now.ends_with('\u{FFFD}') && now.is_char_boundary(prev.len())
+        {
             self.prefix = self.read;
             self.read = ids.len();
             Ok(now[prev.len()..].to_string())

@@ -11,7 +11,14 @@ use candle_core::{Device, Tensor};
 use tradeoff_engine::{LoadOptions, LocalEngine, ModelPath};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn compare(dequantize: bool) -> (f32, u32, u32) {
@@ -19,15 +26,34 @@ fn compare(dequantize: bool) -> (f32, u32, u32) {
         .unwrap()
         .require(&tradeoff_assets::cache_dir())
         .unwrap_or_else(|e| panic!("{e} (this test needs the real model)"));
-    let e = LocalEngine::load(&ModelPath::Gguf(path.clone()), LoadOptions { dequantize, ..Default::default() }).unwrap();
+    let e = LocalEngine::load(
+        &ModelPath::Gguf(path.clone()),
+        LoadOptions {
+            dequantize,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n";
     let ids = e.tokenizer.encode(prompt).unwrap();
-    let ours = e.model.logits_all(&ids, None).unwrap().get(ids.len() - 1).unwrap();
+    let ours = e
+        .model
+        .logits_all(&ids, None)
+        .unwrap()
+        .get(ids.len() - 1)
+        .unwrap();
     let mut f = std::fs::File::open(&path).unwrap();
     let ct = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
-    let mut theirs =
-        candle_transformers::models::quantized_llama::ModelWeights::from_gguf(ct, &mut f, &Device::Cpu).unwrap();
-    let x = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let mut theirs = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
+        ct,
+        &mut f,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let x = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let theirs = theirs.forward(&x, 0).unwrap().squeeze(0).unwrap();
     let argmax = |t: &Tensor| t.argmax(0).unwrap().to_scalar::<u32>().unwrap();
     (max_diff(&ours, &theirs), argmax(&ours), argmax(&theirs))
@@ -44,6 +70,9 @@ fn logits_match_candle_quantized_llama() {
     std::env::remove_var("CANDLE_DEQUANTIZE_ALL");
     let (d, a, b) = std::thread::spawn(|| compare(false)).join().unwrap();
     eprintln!("quantized weights: max |Δlogit| {d:.3}");
-    assert!(d < 1.5, "quantized weights: last-position logits differ by {d}");
+    assert!(
+        d < 1.5,
+        "quantized weights: last-position logits differ by {d}"
+    );
     assert_eq!(a, b, "quantized weights: different top token");
 }

@@ -2,7 +2,9 @@
 //! `tradeoff models pull smollm2-135m` (the README's test command does it).
 
 use std::path::PathBuf;
-use tradeoff_engine::{ChatMessage, Engine, GenParams, GenRequest, LoadOptions, LocalEngine, ModelPath};
+use tradeoff_engine::{
+    ChatMessage, Engine, GenParams, GenRequest, LoadOptions, LocalEngine, ModelPath,
+};
 
 fn smollm2() -> PathBuf {
     let asset = tradeoff_assets::find(tradeoff_assets::Kind::Model, "smollm2-135m").unwrap();
@@ -23,14 +25,22 @@ fn smollm_pre_tokenizer_keeps_words_whole() {
     // Digits are split one by one (the "smollm" pre-tokenizer), special tokens are atomic.
     let ids = t.encode("<|im_start|>user\nx = 12345").unwrap();
     assert_eq!(ids[0], 1, "<|im_start|> is id 1");
-    let digits: Vec<String> = ids.iter().rev().take(5).map(|&i| t.decode(&[i]).unwrap()).collect();
+    let digits: Vec<String> = ids
+        .iter()
+        .rev()
+        .take(5)
+        .map(|&i| t.decode(&[i]).unwrap())
+        .collect();
     assert_eq!(digits, ["5", "4", "3", "2", "1"]);
 }
 
 /// The CPython standard library's Python files, sorted, as a code corpus.
 fn stdlib_files(n: usize) -> Vec<PathBuf> {
     let out = std::process::Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
         .output()
         .expect("python3 on PATH");
     let root = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
@@ -59,10 +69,17 @@ fn encode_decode_round_trips_on_300_stdlib_files() {
     assert_eq!(files.len(), 300);
     let mut tokens = 0;
     for f in &files {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
         let ids = e.tokenizer.encode(&text).unwrap();
         tokens += ids.len();
-        assert_eq!(e.tokenizer.decode(&ids).unwrap(), text, "{} does not round-trip", f.display());
+        assert_eq!(
+            e.tokenizer.decode(&ids).unwrap(),
+            text,
+            "{} does not round-trip",
+            f.display()
+        );
     }
     assert!(tokens > 100_000, "only {tokens} tokens: corpus not read?");
 }
@@ -71,11 +88,29 @@ fn encode_decode_round_trips_on_300_stdlib_files() {
 fn writes_a_python_function() {
     let mut e = load();
     let prompt = e
-        .render_chat(&[ChatMessage::new("user", "Write a Python function that returns the square of a number.")], true)
+        .render_chat(
+            &[ChatMessage::new(
+                "user",
+                "Write a Python function that returns the square of a number.",
+            )],
+            true,
+        )
         .unwrap();
-    assert!(prompt.starts_with("<|im_start|>system\n"), "SmolLM2's template adds its system prompt");
+    assert!(
+        prompt.starts_with("<|im_start|>system\n"),
+        "SmolLM2's template adds its system prompt"
+    );
     let g = e
-        .generate(&GenRequest::new(prompt, GenParams { max_new_tokens: 64, ..Default::default() }), &mut |_, _, _| {})
+        .generate(
+            &GenRequest::new(
+                prompt,
+                GenParams {
+                    max_new_tokens: 64,
+                    ..Default::default()
+                },
+            ),
+            &mut |_, _, _| {},
+        )
         .unwrap();
     let text = &g.samples[0].text;
     assert!(text.contains("def "), "no function in: {text}");

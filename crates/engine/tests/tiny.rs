@@ -4,8 +4,8 @@ use candle_core::quantized::GgmlDType;
 use candle_core::Tensor;
 use tradeoff_engine::testing::{write_tiny_gguf, write_tiny_hf, TinySpec};
 use tradeoff_engine::{
-    Arch, ChatMessage, Engine, FinishReason, GenParams, GenRequest, Hook, LoadOptions, LocalEngine, ModelPath, Segment,
-    Site,
+    Arch, ChatMessage, Engine, FinishReason, GenParams, GenRequest, Hook, LoadOptions, LocalEngine,
+    ModelPath, Segment, Site,
 };
 
 fn engine(arch: Arch, dtype: GgmlDType) -> (tempfile::TempDir, LocalEngine) {
@@ -19,7 +19,14 @@ fn engine(arch: Arch, dtype: GgmlDType) -> (tempfile::TempDir, LocalEngine) {
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 const TOKENS: [u32; 12] = [10, 200, 33, 45, 100, 7, 256, 99, 3, 250, 17, 64];
@@ -33,18 +40,35 @@ fn kv_cache_decode_matches_full_forward() {
         let mut cache = m.new_cache();
         // Prefill 5 tokens, then decode one at a time.
         let mut rows = vec![m
-            .forward(&mut [Segment { tokens: &TOKENS[..5], cache: &mut cache, all_logits: true }], None)
+            .forward(
+                &mut [Segment {
+                    tokens: &TOKENS[..5],
+                    cache: &mut cache,
+                    all_logits: true,
+                }],
+                None,
+            )
             .unwrap()];
         for t in &TOKENS[5..] {
             rows.push(
-                m.forward(&mut [Segment { tokens: std::slice::from_ref(t), cache: &mut cache, all_logits: false }], None)
-                    .unwrap(),
+                m.forward(
+                    &mut [Segment {
+                        tokens: std::slice::from_ref(t),
+                        cache: &mut cache,
+                        all_logits: false,
+                    }],
+                    None,
+                )
+                .unwrap(),
             );
         }
         let inc = Tensor::cat(&rows, 0).unwrap();
         assert_eq!(inc.dims(), full.dims());
         let d = max_abs_diff(&inc, &full);
-        assert!(d < 1e-4, "{arch:?}: incremental vs full logits differ by {d}");
+        assert!(
+            d < 1e-4,
+            "{arch:?}: incremental vs full logits differ by {d}"
+        );
         assert_eq!(cache.len(), TOKENS.len());
     }
 }
@@ -59,8 +83,16 @@ fn segments_in_one_batch_do_not_interact() {
     let both = m
         .forward(
             &mut [
-                Segment { tokens: &TOKENS[..7], cache: &mut ca, all_logits: true },
-                Segment { tokens: &TOKENS[3..], cache: &mut cb, all_logits: true },
+                Segment {
+                    tokens: &TOKENS[..7],
+                    cache: &mut ca,
+                    all_logits: true,
+                },
+                Segment {
+                    tokens: &TOKENS[3..],
+                    cache: &mut cb,
+                    all_logits: true,
+                },
             ],
             None,
         )
@@ -84,9 +116,19 @@ fn safetensors_folder_matches_gguf() {
         assert_eq!(eg.model.tied, eh.model.tied);
         let text = "def f(x):\n    return x + 1  # ünïcode";
         let ids = eg.tokenizer.encode(text).unwrap();
-        assert_eq!(ids, eh.tokenizer.encode(text).unwrap(), "{arch:?}: tokenizers disagree");
-        let d = max_abs_diff(&eg.model.logits_all(&ids, None).unwrap(), &eh.model.logits_all(&ids, None).unwrap());
-        assert!(d < 1e-4, "{arch:?}: GGUF vs safetensors logits differ by {d}");
+        assert_eq!(
+            ids,
+            eh.tokenizer.encode(text).unwrap(),
+            "{arch:?}: tokenizers disagree"
+        );
+        let d = max_abs_diff(
+            &eg.model.logits_all(&ids, None).unwrap(),
+            &eh.model.logits_all(&ids, None).unwrap(),
+        );
+        assert!(
+            d < 1e-4,
+            "{arch:?}: GGUF vs safetensors logits differ by {d}"
+        );
     }
 }
 
@@ -95,14 +137,30 @@ fn quantized_types_stay_close_to_f32() {
     let (_d, f) = engine(Arch::Llama, GgmlDType::F32);
     let reference = f.model.logits_all(&TOKENS, None).unwrap();
     let mut errs = Vec::new();
-    let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-    for (dtype, tol) in [(GgmlDType::F16, 0.005), (GgmlDType::Q8_0, 0.06), (GgmlDType::Q4K, 0.4)] {
+    let scale = reference
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    for (dtype, tol) in [
+        (GgmlDType::F16, 0.005),
+        (GgmlDType::Q8_0, 0.06),
+        (GgmlDType::Q4K, 0.4),
+    ] {
         let (_d, q) = engine(Arch::Llama, dtype);
         let d = max_abs_diff(&q.model.logits_all(&TOKENS, None).unwrap(), &reference) / scale;
-        assert!(d < tol, "{dtype:?}: logits differ from f32 by {d} of their range");
+        assert!(
+            d < tol,
+            "{dtype:?}: logits differ from f32 by {d} of their range"
+        );
         errs.push(d);
     }
-    assert!(errs[0] < errs[1] && errs[1] < errs[2], "error must grow as bits shrink: {errs:?}");
+    assert!(
+        errs[0] < errs[1] && errs[1] < errs[2],
+        "error must grow as bits shrink: {errs:?}"
+    );
 }
 
 #[derive(Default)]
@@ -112,7 +170,12 @@ struct Recorder {
 }
 
 impl Hook for Recorder {
-    fn linear_input(&mut self, layer: usize, site: Site, x: &Tensor) -> tradeoff_engine::Result<()> {
+    fn linear_input(
+        &mut self,
+        layer: usize,
+        site: Site,
+        x: &Tensor,
+    ) -> tradeoff_engine::Result<()> {
         self.seen.push((layer, site, x.dims().to_vec()));
         Ok(())
     }
@@ -130,17 +193,31 @@ fn hooks_see_every_linear_input_and_removed_layers_are_skipped() {
     let before = e.model.logits_all(&TOKENS, Some(&mut rec)).unwrap();
     assert_eq!(rec.layers, vec![0, 1, 2]);
     assert_eq!(rec.seen.len(), 3 * 4);
-    assert!(rec.seen.contains(&(1, Site::MlpDown, vec![TOKENS.len(), 512])));
-    assert!(rec.seen.contains(&(2, Site::AttnIn, vec![TOKENS.len(), 256])));
+    assert!(rec
+        .seen
+        .contains(&(1, Site::MlpDown, vec![TOKENS.len(), 512])));
+    assert!(rec
+        .seen
+        .contains(&(2, Site::AttnIn, vec![TOKENS.len(), 256])));
     e.model.remove_layers(&[1]);
     let mut rec = Recorder::default();
     let after = e.model.logits_all(&TOKENS, Some(&mut rec)).unwrap();
-    assert_eq!(rec.layers, vec![0, 2], "layer ids keep their original numbers");
-    assert!(max_abs_diff(&before, &after) > 1e-3, "dropping a layer changed nothing");
+    assert_eq!(
+        rec.layers,
+        vec![0, 2],
+        "layer ids keep their original numbers"
+    );
+    assert!(
+        max_abs_diff(&before, &after) > 1e-3,
+        "dropping a layer changed nothing"
+    );
 }
 
 fn greedy(max: usize) -> GenParams {
-    GenParams { max_new_tokens: max, ..GenParams::default() }
+    GenParams {
+        max_new_tokens: max,
+        ..GenParams::default()
+    }
 }
 
 #[test]
@@ -162,7 +239,12 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
         seq.push(t);
     }
     let want_text = e.tokenizer.decode(&want).unwrap();
-    let g = e.generate(&GenRequest::new(prompt, greedy(want.len())), &mut |_, _, _| {}).unwrap();
+    let g = e
+        .generate(
+            &GenRequest::new(prompt, greedy(want.len())),
+            &mut |_, _, _| {},
+        )
+        .unwrap();
     assert_eq!(g.samples[0].text, want_text);
     assert_eq!(g.timing.prompt_tokens, ids.len());
     // The same request inside a batch of others, with continuous batching.
@@ -173,7 +255,8 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
         .collect();
     e.opts.max_batch = 2;
     let mut got = vec![None; reqs.len()];
-    e.generate_many(&reqs, &mut |i, g| got[i] = Some(g.unwrap())).unwrap();
+    e.generate_many(&reqs, &mut |i, g| got[i] = Some(g.unwrap()))
+        .unwrap();
     assert_eq!(got[1].as_ref().unwrap().samples[0].text, want_text);
     assert!(got.iter().all(|g| g.is_some()));
 }
@@ -181,23 +264,47 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
 #[test]
 fn sampling_is_reproducible_per_seed_and_samples_differ() {
     let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
-    let p = GenParams { max_new_tokens: 12, temperature: 1.0, top_k: Some(50), top_p: Some(0.95), seed: 42, stop: vec![], ignore_eos: false };
-    let req = GenRequest { prompt: "abc".into(), params: p.clone(), n: 4 };
+    let p = GenParams {
+        max_new_tokens: 12,
+        temperature: 1.0,
+        top_k: Some(50),
+        top_p: Some(0.95),
+        seed: 42,
+        stop: vec![],
+        ignore_eos: false,
+    };
+    let req = GenRequest {
+        prompt: "abc".into(),
+        params: p.clone(),
+        n: 4,
+    };
     let a = e.generate(&req, &mut |_, _, _| {}).unwrap();
     let b = e.generate(&req, &mut |_, _, _| {}).unwrap();
     let ta: Vec<&str> = a.samples.iter().map(|s| s.text.as_str()).collect();
     let tb: Vec<&str> = b.samples.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(ta, tb, "same seed, same samples");
-    assert!(ta.iter().any(|t| *t != ta[0]), "4 samples at T=1 were all identical: {ta:?}");
+    assert!(
+        ta.iter().any(|t| *t != ta[0]),
+        "4 samples at T=1 were all identical: {ta:?}"
+    );
     // Sample i uses seed+i: a single request with seed 43 reproduces sample 1.
-    let one = GenRequest { prompt: "abc".into(), params: GenParams { seed: 43, ..p }, n: 1 };
-    assert_eq!(e.generate(&one, &mut |_, _, _| {}).unwrap().samples[0].text, ta[1]);
+    let one = GenRequest {
+        prompt: "abc".into(),
+        params: GenParams { seed: 43, ..p },
+        n: 1,
+    };
+    assert_eq!(
+        e.generate(&one, &mut |_, _, _| {}).unwrap().samples[0].text,
+        ta[1]
+    );
 }
 
 #[test]
 fn stop_strings_cut_the_text_and_streaming_matches_the_result() {
     let (_d, mut e) = engine(Arch::Llama, GgmlDType::F32);
-    let free = e.generate(&GenRequest::new("def", greedy(24)), &mut |_, _, _| {}).unwrap();
+    let free = e
+        .generate(&GenRequest::new("def", greedy(24)), &mut |_, _, _| {})
+        .unwrap();
     let text = &free.samples[0].text;
     assert!(text.chars().count() >= 6, "need some text to cut: {text:?}");
     // A stop string taken from the middle of the free-running output.
@@ -206,23 +313,47 @@ fn stop_strings_cut_the_text_and_streaming_matches_the_result() {
     let stop = text[start..end].to_string();
     let cut = text.find(&stop).unwrap();
     let mut streamed = String::new();
-    let req = GenRequest::new("def", GenParams { stop: vec![stop.clone()], ..greedy(24) });
-    let g = e.generate(&req, &mut |_, _, t| streamed.push_str(t)).unwrap();
+    let req = GenRequest::new(
+        "def",
+        GenParams {
+            stop: vec![stop.clone()],
+            ..greedy(24)
+        },
+    );
+    let g = e
+        .generate(&req, &mut |_, _, t| streamed.push_str(t))
+        .unwrap();
     assert_eq!(g.samples[0].text, text[..cut]);
     assert_eq!(g.samples[0].finish, FinishReason::Stop);
-    assert_eq!(streamed, g.samples[0].text, "streamed text must equal the final text");
+    assert_eq!(
+        streamed, g.samples[0].text,
+        "streamed text must equal the final text"
+    );
 }
 
 #[test]
 fn chat_template_renders_with_generation_prompt() {
     let (_d, e) = engine(Arch::Qwen2, GgmlDType::F32);
     let s = e
-        .render_chat(&[ChatMessage::new("system", "S"), ChatMessage::new("user", "U")], true)
+        .render_chat(
+            &[
+                ChatMessage::new("system", "S"),
+                ChatMessage::new("user", "U"),
+            ],
+            true,
+        )
         .unwrap();
-    assert_eq!(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(
+        s,
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+    );
     let ids = e.tokenizer.encode(&s).unwrap();
     let im_start = e.tokenizer.token_to_id("<|im_start|>").unwrap();
-    assert_eq!(ids.iter().filter(|&&t| t == im_start).count(), 3, "special tokens are single ids");
+    assert_eq!(
+        ids.iter().filter(|&&t| t == im_start).count(),
+        3,
+        "special tokens are single ids"
+    );
     assert_eq!(e.tokenizer.decode(&ids).unwrap(), s);
 }
 
@@ -241,20 +372,32 @@ fn bad_model_files_give_one_clear_error() {
     let truncated = dir.path().join("truncated.gguf");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let m = load(&truncated);
-    assert!(m.contains("truncated.gguf") && m.contains("truncated"), "{m}");
+    assert!(
+        m.contains("truncated.gguf") && m.contains("truncated"),
+        "{m}"
+    );
 
     let corrupt = dir.path().join("corrupt.gguf");
     let mut c = bytes.clone();
     c[..4].copy_from_slice(b"NOPE");
     std::fs::write(&corrupt, &c).unwrap();
     let m = load(&corrupt);
-    assert!(m.contains("corrupt.gguf") && m.contains("not a valid GGUF"), "{m}");
+    assert!(
+        m.contains("corrupt.gguf") && m.contains("not a valid GGUF"),
+        "{m}"
+    );
 
-    let missing = LocalEngine::open(dir.path().join("nope.gguf").to_str().unwrap(), LoadOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(missing.contains("nope.gguf") && missing.contains("not a catalog model"), "{missing}");
+    let missing = LocalEngine::open(
+        dir.path().join("nope.gguf").to_str().unwrap(),
+        LoadOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        missing.contains("nope.gguf") && missing.contains("not a catalog model"),
+        "{missing}"
+    );
 
     // A model without one of its tensors, and one of an unknown architecture.
     let spec = TinySpec::new(Arch::Llama);
@@ -262,18 +405,29 @@ fn bad_model_files_give_one_clear_error() {
         .unwrap()
         .into_iter()
         .filter(|(n, _)| n != "blk.1.ffn_up.weight")
-        .map(|(n, t)| (n, candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap()))
+        .map(|(n, t)| {
+            (
+                n,
+                candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap(),
+            )
+        })
         .collect();
     let md = tradeoff_engine::testing::tiny_metadata(&spec);
     let p = dir.path().join("missing-tensor.gguf");
     tradeoff_engine::gguf::write(&p, &md, &tensors).unwrap();
     let m = load(&p);
-    assert!(m.contains("missing-tensor.gguf") && m.contains("blk.1.ffn_up.weight"), "{m}");
+    assert!(
+        m.contains("missing-tensor.gguf") && m.contains("blk.1.ffn_up.weight"),
+        "{m}"
+    );
 
     let mut md = md;
     md[0].1 = candle_core::quantized::gguf_file::Value::String("mamba".into());
     let p = dir.path().join("arch.gguf");
     tradeoff_engine::gguf::write(&p, &md, &tensors).unwrap();
     let m = load(&p);
-    assert!(m.contains("arch.gguf") && m.contains("unsupported architecture 'mamba'"), "{m}");
+    assert!(
+        m.contains("arch.gguf") && m.contains("unsupported architecture 'mamba'"),
+        "{m}"
+    );
 }

@@ -69,7 +69,9 @@ fn cpp() {
 
 #[test]
 fn mbpp_reworded_with_mbpp_references() {
-    let Some(mbpp) = common::mbpp_path() else { return };
+    let Some(mbpp) = common::mbpp_path() else {
+        return;
+    };
     let b = tradeoff_eval::bench::load(
         "mbpp-reworded",
         &tradeoff_eval::LoadOptions {

@@ -18,7 +18,11 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let ram_bytes = std::fs::read_to_string("/proc/meminfo")
             .ok()
@@ -31,7 +35,9 @@ impl Machine {
             .unwrap_or(0);
         Self {
             cpu_model,
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             threads,
             ram_bytes,
             gpu: None,
@@ -43,7 +49,14 @@ impl Machine {
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -62,7 +75,11 @@ impl Rapl {
             if !name.starts_with("package") {
                 continue;
             }
-            let max = std::fs::read_to_string(p.join("max_energy_range_uj")).ok()?.trim().parse().ok()?;
+            let max = std::fs::read_to_string(p.join("max_energy_range_uj"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
             std::fs::read_to_string(p.join("energy_uj")).ok()?;
             zones.push((p, max));
         }
@@ -73,7 +90,12 @@ impl Rapl {
     pub fn read(&self) -> Vec<u64> {
         self.zones
             .iter()
-            .map(|(p, _)| std::fs::read_to_string(p.join("energy_uj")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0))
+            .map(|(p, _)| {
+                std::fs::read_to_string(p.join("energy_uj"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0)
+            })
             .collect()
     }
 
@@ -90,4 +112,5 @@ impl Rapl {
     }
 }
 
-pub const ENERGY_UNAVAILABLE: &str = "not available on this machine (no RAPL counters under /sys/class/powercap)";
+pub const ENERGY_UNAVAILABLE: &str =
+    "not available on this machine (no RAPL counters under /sys/class/powercap)";

@@ -101,13 +101,17 @@ pub fn workload(engine: &dyn Engine, o: &PerfOptions) -> Result<Vec<(String, Str
     )?;
     let n = o.prompts.min(bench.len());
     if n == 0 {
-        return Err(Error::Options("the workload needs at least one prompt".into()));
+        return Err(Error::Options(
+            "the workload needs at least one prompt".into(),
+        ));
     }
     (0..n)
         .map(|i| {
             let text = match bench.prompt(i, o.style) {
                 Prompt::Completion { text, .. } => text,
-                Prompt::Chat { messages, prefill, .. } => engine.render_chat(&messages, true)? + &prefill,
+                Prompt::Chat {
+                    messages, prefill, ..
+                } => engine.render_chat(&messages, true)? + &prefill,
             };
             Ok((bench.task_id(i).to_string(), text))
         })
@@ -115,7 +119,12 @@ pub fn workload(engine: &dyn Engine, o: &PerfOptions) -> Result<Vec<(String, Str
 }
 
 /// Times `engine` on the workload. `load_s` and `file` come from whoever loaded the model.
-pub fn run(engine: &mut dyn Engine, o: &PerfOptions, load_s: Option<f64>, file: Option<FileInfo>) -> Result<PerfResult> {
+pub fn run(
+    engine: &mut dyn Engine,
+    o: &PerfOptions,
+    load_s: Option<f64>,
+    file: Option<FileInfo>,
+) -> Result<PerfResult> {
     let started = std::time::SystemTime::now();
     let t_all = Instant::now();
     let prompts = workload(engine, o)?;
@@ -125,20 +134,28 @@ pub fn run(engine: &mut dyn Engine, o: &PerfOptions, load_s: Option<f64>, file: 
         ..GenParams::default()
     };
     for (_, p) in prompts.iter().cycle().take(o.warmup) {
-        engine.generate(&GenRequest::new(p.clone(), params.clone()), &mut |_, _, _| {})?;
+        engine.generate(
+            &GenRequest::new(p.clone(), params.clone()),
+            &mut |_, _, _| {},
+        )?;
     }
     let rapl = Rapl::open();
     let e0 = rapl.as_ref().map(|r| r.read());
     let t0 = Instant::now();
     let bar = indicatif::ProgressBar::new(prompts.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("timing [{bar:30}] {pos}/{len} requests, {elapsed} (eta {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "timing [{bar:30}] {pos}/{len} requests, {elapsed} (eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     let mut reqs = Vec::with_capacity(prompts.len());
     for (id, p) in &prompts {
         let t = Instant::now();
-        let g = engine.generate(&GenRequest::new(p.clone(), params.clone()), &mut |_, _, _| {})?;
+        let g = engine.generate(
+            &GenRequest::new(p.clone(), params.clone()),
+            &mut |_, _, _| {},
+        )?;
         let tm = &g.timing;
         reqs.push(RequestPerf {
             task_id: id.clone(),
@@ -153,7 +170,10 @@ pub fn run(engine: &mut dyn Engine, o: &PerfOptions, load_s: Option<f64>, file: 
     }
     bar.finish_and_clear();
     let seq_wall = t0.elapsed().as_secs_f64();
-    let joules = rapl.as_ref().zip(e0.as_ref()).map(|(r, e)| r.joules_since(e));
+    let joules = rapl
+        .as_ref()
+        .zip(e0.as_ref())
+        .map(|(r, e)| r.joules_since(e));
     let mut notes = Vec::new();
     let mut metrics = request_metrics(&reqs, o);
     match joules {
@@ -173,11 +193,21 @@ pub fn run(engine: &mut dyn Engine, o: &PerfOptions, load_s: Option<f64>, file: 
     let per_query = seq_wall / reqs.len() as f64;
     metrics.push(Metric {
         n: Some(reqs.len()),
-        unit: Some(format!("per 1k queries at {} per machine-hour", o.price_per_hour)),
-        ..Metric::new("cost_per_1k_queries", o.price_per_hour * per_query * 1000.0 / 3600.0, false)
+        unit: Some(format!(
+            "per 1k queries at {} per machine-hour",
+            o.price_per_hour
+        )),
+        ..Metric::new(
+            "cost_per_1k_queries",
+            o.price_per_hour * per_query * 1000.0 / 3600.0,
+            false,
+        )
     });
     if o.concurrency > 1 {
-        let batch: Vec<GenRequest> = prompts.iter().map(|(_, p)| GenRequest::new(p.clone(), params.clone())).collect();
+        let batch: Vec<GenRequest> = prompts
+            .iter()
+            .map(|(_, p)| GenRequest::new(p.clone(), params.clone()))
+            .collect();
         let t = Instant::now();
         let mut tokens = 0usize;
         let mut failed = None;
@@ -191,7 +221,11 @@ pub fn run(engine: &mut dyn Engine, o: &PerfOptions, load_s: Option<f64>, file: 
         metrics.push(Metric {
             n: Some(batch.len()),
             unit: Some("tok/s".into()),
-            ..Metric::new("batch_decode_tok_s", tokens as f64 / t.elapsed().as_secs_f64(), true)
+            ..Metric::new(
+                "batch_decode_tok_s",
+                tokens as f64 / t.elapsed().as_secs_f64(),
+                true,
+            )
         });
     }
     if let Some(rss) = peak_rss_bytes() {
@@ -248,14 +282,21 @@ fn request_metrics(r: &[RequestPerf], o: &PerfOptions) -> Vec<Metric> {
             ..Metric::new(name, f(&all), hib)
         }
     };
-    let lat = |w: &[&RequestPerf], q: f64| quantile_of(&w.iter().map(|x| x.latency_s).collect::<Vec<_>>(), q);
+    let lat = |w: &[&RequestPerf], q: f64| {
+        quantile_of(&w.iter().map(|x| x.latency_s).collect::<Vec<_>>(), q)
+    };
     vec![
-        m("ttft_s", "s", false, &|w| mean(&w.iter().map(|x| x.ttft_s).collect::<Vec<_>>())),
+        m("ttft_s", "s", false, &|w| {
+            mean(&w.iter().map(|x| x.ttft_s).collect::<Vec<_>>())
+        }),
         m("prefill_tok_s", "tok/s", true, &|w| {
-            w.iter().map(|x| x.prompt_tokens).sum::<usize>() as f64 / w.iter().map(|x| x.prefill_s).sum::<f64>()
+            w.iter().map(|x| x.prompt_tokens).sum::<usize>() as f64
+                / w.iter().map(|x| x.prefill_s).sum::<f64>()
         }),
         m("decode_tok_s", "tok/s", true, &|w| {
-            w.iter().map(|x| x.generated_tokens.saturating_sub(1)).sum::<usize>() as f64
+            w.iter()
+                .map(|x| x.generated_tokens.saturating_sub(1))
+                .sum::<usize>() as f64
                 / w.iter().map(|x| x.decode_s).sum::<f64>()
         }),
         m("latency_p50_s", "s", false, &|w| lat(w, 0.5)),

@@ -89,7 +89,9 @@ fn scored(ctx: usize) -> usize {
 /// the model expects one, as llama-perplexity does).
 pub fn windows(tok: &Tokenizer, corpus: &Corpus, ctx: usize, max: usize) -> Result<Vec<Vec<u32>>> {
     if ctx < 8 {
-        return Err(Error::Options(format!("context of {ctx} tokens is too short")));
+        return Err(Error::Options(format!(
+            "context of {ctx} tokens is too short"
+        )));
     }
     let ids = tok.encode(&corpus.text)?;
     let n = (ids.len() / ctx).min(max);
@@ -117,7 +119,10 @@ pub fn windows(tok: &Tokenizer, corpus: &Corpus, ctx: usize, max: usize) -> Resu
 fn scored_rows(model: &Model, window: &[u32]) -> Result<(Vec<f32>, Vec<f64>)> {
     let ctx = window.len();
     let logits = model.logits_all(window, None)?;
-    let rows = logits.narrow(0, first(ctx), scored(ctx))?.flatten_all()?.to_vec1::<f32>()?;
+    let rows = logits
+        .narrow(0, first(ctx), scored(ctx))?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     let v = model.cfg.vocab_size;
     let lse = rows
         .chunks_exact(v)
@@ -140,7 +145,11 @@ fn check_tokenizers(base_vocab: usize, model: &Model) -> Result<()> {
 }
 
 /// Greedy continuations of the first `n` windows' first `prompt` tokens, decoded together.
-fn greedy_continuations(model: &Model, wins: &[Vec<u32>], o: &QualityOptions) -> Result<Vec<Vec<u32>>> {
+fn greedy_continuations(
+    model: &Model,
+    wins: &[Vec<u32>],
+    o: &QualityOptions,
+) -> Result<Vec<Vec<u32>>> {
     let prompts: Vec<&[u32]> = wins
         .iter()
         .take(o.continuations)
@@ -155,7 +164,11 @@ fn greedy_continuations(model: &Model, wins: &[Vec<u32>], o: &QualityOptions) ->
                 .iter_mut()
                 .enumerate()
                 .map(|(i, c)| Segment {
-                    tokens: if step == 0 { prompts[i] } else { std::slice::from_ref(&next[i]) },
+                    tokens: if step == 0 {
+                        prompts[i]
+                    } else {
+                        std::slice::from_ref(&next[i])
+                    },
                     cache: c,
                     all_logits: false,
                 })
@@ -179,9 +192,11 @@ fn greedy_continuations(model: &Model, wins: &[Vec<u32>], o: &QualityOptions) ->
 
 fn progress(n: usize, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(n as u64).with_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} windows, {elapsed} (eta {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} windows, {elapsed} (eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -189,7 +204,13 @@ fn progress(n: usize, what: &str) -> indicatif::ProgressBar {
 
 impl Baseline {
     /// Runs the baseline model over the corpus windows.
-    pub fn compute(model: &Model, tok: &Tokenizer, corpus: &Corpus, o: &QualityOptions, id: (&str, &str, &str)) -> Result<Self> {
+    pub fn compute(
+        model: &Model,
+        tok: &Tokenizer,
+        corpus: &Corpus,
+        o: &QualityOptions,
+        id: (&str, &str, &str),
+    ) -> Result<Self> {
         let wins = windows(tok, corpus, o.ctx, o.max_chunks)?;
         let v = model.cfg.vocab_size;
         let k = o.top_k.min(v);
@@ -203,7 +224,8 @@ impl Baseline {
                 let target = w[first(o.ctx) + j + 1] as usize;
                 logp_correct.push((r[target] as f64 - lse[j]) as f32);
                 let mut idx: Vec<u32> = (0..v as u32).collect();
-                let by = |a: &u32, b: &u32| r[*b as usize].total_cmp(&r[*a as usize]).then(a.cmp(b));
+                let by =
+                    |a: &u32, b: &u32| r[*b as usize].total_cmp(&r[*a as usize]).then(a.cmp(b));
                 idx.select_nth_unstable_by(k - 1, by);
                 idx.truncate(k);
                 idx.sort_unstable_by(by);
@@ -240,10 +262,22 @@ impl Baseline {
     }
 
     /// Where a baseline with this identity is cached.
-    pub fn cache_path(dir: &Path, model_sha256: &str, weights: &str, corpus: &Corpus, o: &QualityOptions) -> PathBuf {
+    pub fn cache_path(
+        dir: &Path,
+        model_sha256: &str,
+        weights: &str,
+        corpus: &Corpus,
+        o: &QualityOptions,
+    ) -> PathBuf {
         let key = format!(
             "{model_sha256}|{weights}|{}|{}|{}|{}|{}|{}|{}",
-            corpus.sha256, o.ctx, o.max_chunks, o.top_k, o.continuations, o.continuation_prompt, o.continuation_tokens
+            corpus.sha256,
+            o.ctx,
+            o.max_chunks,
+            o.top_k,
+            o.continuations,
+            o.continuation_prompt,
+            o.continuation_tokens
         );
         let h = tradeoff_assets::sha256_hex(key.as_bytes());
         dir.join("baselines").join(format!("{}.bin", &h[..24]))
@@ -257,7 +291,8 @@ impl Baseline {
         let header = serde_json::to_vec(&(&self.meta, &self.continuations))?;
         let tmp = path.with_extension("partial");
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-        f.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
+        f.write_all(&(header.len() as u64).to_le_bytes())
+            .map_err(io)?;
         f.write_all(&header).map_err(io)?;
         for x in &self.logp_correct {
             f.write_all(&x.to_le_bytes()).map_err(io)?;
@@ -285,11 +320,20 @@ impl Baseline {
         let mut read4 = |count: usize| -> Result<Vec<[u8; 4]>> {
             let mut buf = vec![0u8; count * 4];
             f.read_exact(&mut buf).map_err(io)?;
-            Ok(buf.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+            Ok(buf
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect())
         };
         let logp_correct = read4(n)?.into_iter().map(f32::from_le_bytes).collect();
-        let top_ids = read4(n * meta.top_k)?.into_iter().map(u32::from_le_bytes).collect();
-        let top_logp = read4(n * meta.top_k)?.into_iter().map(f32::from_le_bytes).collect();
+        let top_ids = read4(n * meta.top_k)?
+            .into_iter()
+            .map(u32::from_le_bytes)
+            .collect();
+        let top_logp = read4(n * meta.top_k)?
+            .into_iter()
+            .map(f32::from_le_bytes)
+            .collect();
         Ok(Self {
             meta,
             logp_correct,
@@ -335,24 +379,42 @@ impl QualityResult {
 }
 
 /// Scores `model` against `base` on the same windows.
-pub fn measure(model: &Model, tok: &Tokenizer, corpus: &Corpus, base: &Baseline, o: &QualityOptions, id: (&str, Option<&str>)) -> Result<QualityResult> {
+pub fn measure(
+    model: &Model,
+    tok: &Tokenizer,
+    corpus: &Corpus,
+    base: &Baseline,
+    o: &QualityOptions,
+    id: (&str, Option<&str>),
+) -> Result<QualityResult> {
     let started = std::time::SystemTime::now();
     let t0 = std::time::Instant::now();
     let m = &base.meta;
     check_tokenizers(m.vocab_size, model)?;
     if corpus.sha256 != m.corpus_sha256 {
-        return Err(Error::Options("the corpus differs from the one the baseline was computed on".into()));
+        return Err(Error::Options(
+            "the corpus differs from the one the baseline was computed on".into(),
+        ));
     }
     let wins = windows(tok, corpus, m.ctx, m.chunks)?;
     if wins.len() != m.chunks {
-        return Err(Error::Options("the variant's tokenizer cuts the corpus differently from the baseline's".into()));
+        return Err(Error::Options(
+            "the variant's tokenizer cuts the corpus differently from the baseline's".into(),
+        ));
     }
     let (v, k, s) = (m.vocab_size, m.top_k, scored(m.ctx));
     let mut stats = Vec::with_capacity(wins.len());
     let bar = progress(wins.len(), "variant");
     for (c, w) in wins.iter().enumerate() {
         let (rows, lse) = scored_rows(model, w)?;
-        let mut ws = WindowStats { scored: s, nll: 0.0, base_nll: 0.0, same_top: 0, dp2: 0.0, kld: Vec::with_capacity(s) };
+        let mut ws = WindowStats {
+            scored: s,
+            nll: 0.0,
+            base_nll: 0.0,
+            same_top: 0,
+            dp2: 0.0,
+            kld: Vec::with_capacity(s),
+        };
         for j in 0..s {
             let p = c * s + j;
             let r = &rows[j * v..(j + 1) * v];
@@ -418,52 +480,99 @@ pub fn measure(model: &Model, tok: &Tokenizer, corpus: &Corpus, base: &Baseline,
     })
 }
 
-fn summarize(st: &[WindowStats], prefix: &[usize], cont_len: usize, o: &QualityOptions) -> Vec<Metric> {
+fn summarize(
+    st: &[WindowStats],
+    prefix: &[usize],
+    cont_len: usize,
+    o: &QualityOptions,
+) -> Vec<Metric> {
     let ppl = |w: &[&WindowStats], base: bool| {
         let n: usize = w.iter().map(|x| x.scored).sum();
-        let nll: f64 = w.iter().map(|x| if base { x.base_nll } else { x.nll }).sum();
+        let nll: f64 = w
+            .iter()
+            .map(|x| if base { x.base_nll } else { x.nll })
+            .sum();
         (nll / n as f64).exp()
     };
     let all: Vec<&WindowStats> = st.iter().collect();
-    let klds = |w: &[&WindowStats]| -> Vec<f64> { w.iter().flat_map(|x| x.kld.iter().map(|&k| k as f64)).collect() };
-    let n_tok: usize = st.iter().map(|x| x.scored).sum();
-    let mk = |name: &str, f: &dyn Fn(&[&WindowStats]) -> f64, hib: bool, unit: Option<&str>| Metric {
-        ci95: bootstrap(st, o.bootstrap, o.seed, |w| f(w)),
-        n: Some(n_tok),
-        unit: unit.map(str::to_string),
-        ..Metric::new(name, f(&all), hib)
+    let klds = |w: &[&WindowStats]| -> Vec<f64> {
+        w.iter()
+            .flat_map(|x| x.kld.iter().map(|&k| k as f64))
+            .collect()
     };
+    let n_tok: usize = st.iter().map(|x| x.scored).sum();
+    let mk =
+        |name: &str, f: &dyn Fn(&[&WindowStats]) -> f64, hib: bool, unit: Option<&str>| Metric {
+            ci95: bootstrap(st, o.bootstrap, o.seed, |w| f(w)),
+            n: Some(n_tok),
+            unit: unit.map(str::to_string),
+            ..Metric::new(name, f(&all), hib)
+        };
     let mut out = vec![
         mk("ppl", &|w| ppl(w, false), false, None),
         mk("ppl_base", &|w| ppl(w, true), false, None),
-        mk("ln_ppl_ratio", &|w| ppl(w, false).ln() - ppl(w, true).ln(), false, None),
+        mk(
+            "ln_ppl_ratio",
+            &|w| ppl(w, false).ln() - ppl(w, true).ln(),
+            false,
+            None,
+        ),
         mk("kld_mean", &|w| mean(&klds(w)), false, Some("nats")),
-        mk("kld_median", &|w| quantile_of(&klds(w), 0.5), false, Some("nats")),
-        mk("kld_p99", &|w| quantile_of(&klds(w), 0.99), false, Some("nats")),
-        mk("kld_max", &|w| klds(w).into_iter().fold(0.0, f64::max), false, Some("nats")),
+        mk(
+            "kld_median",
+            &|w| quantile_of(&klds(w), 0.5),
+            false,
+            Some("nats"),
+        ),
+        mk(
+            "kld_p99",
+            &|w| quantile_of(&klds(w), 0.99),
+            false,
+            Some("nats"),
+        ),
+        mk(
+            "kld_max",
+            &|w| klds(w).into_iter().fold(0.0, f64::max),
+            false,
+            Some("nats"),
+        ),
         mk(
             "top1_agreement",
-            &|w| w.iter().map(|x| x.same_top).sum::<usize>() as f64 / w.iter().map(|x| x.scored).sum::<usize>() as f64,
+            &|w| {
+                w.iter().map(|x| x.same_top).sum::<usize>() as f64
+                    / w.iter().map(|x| x.scored).sum::<usize>() as f64
+            },
             true,
             None,
         ),
         mk(
             "rms_dp",
-            &|w| (w.iter().map(|x| x.dp2).sum::<f64>() / w.iter().map(|x| x.scored).sum::<usize>() as f64).sqrt(),
+            &|w| {
+                (w.iter().map(|x| x.dp2).sum::<f64>()
+                    / w.iter().map(|x| x.scored).sum::<usize>() as f64)
+                    .sqrt()
+            },
             false,
             None,
         ),
     ];
     if !prefix.is_empty() {
-        let same: Vec<f64> = prefix.iter().map(|&p| if p == cont_len { 1.0 } else { 0.0 }).collect();
+        let same: Vec<f64> = prefix
+            .iter()
+            .map(|&p| if p == cont_len { 1.0 } else { 0.0 })
+            .collect();
         let pre: Vec<f64> = prefix.iter().map(|&p| p as f64).collect();
         out.push(Metric {
-            ci95: bootstrap(&same, o.bootstrap, o.seed, |v| mean(&v.iter().map(|x| **x).collect::<Vec<_>>())),
+            ci95: bootstrap(&same, o.bootstrap, o.seed, |v| {
+                mean(&v.iter().map(|x| **x).collect::<Vec<_>>())
+            }),
             n: Some(same.len()),
             ..Metric::new("greedy_identical", mean(&same), true)
         });
         out.push(Metric {
-            ci95: bootstrap(&pre, o.bootstrap, o.seed, |v| mean(&v.iter().map(|x| **x).collect::<Vec<_>>())),
+            ci95: bootstrap(&pre, o.bootstrap, o.seed, |v| {
+                mean(&v.iter().map(|x| **x).collect::<Vec<_>>())
+            }),
             n: Some(pre.len()),
             unit: Some("tokens".into()),
             ..Metric::new("greedy_matching_prefix", mean(&pre), true)

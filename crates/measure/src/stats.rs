@@ -4,14 +4,21 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// 95% percentile interval of `stat` over resamples of `units` (with replacement).
-pub fn bootstrap<T>(units: &[T], resamples: usize, seed: u64, stat: impl Fn(&[&T]) -> f64) -> Option<(f64, f64)> {
+pub fn bootstrap<T>(
+    units: &[T],
+    resamples: usize,
+    seed: u64,
+    stat: impl Fn(&[&T]) -> f64,
+) -> Option<(f64, f64)> {
     if units.len() < 2 || resamples == 0 {
         return None;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut vals: Vec<f64> = (0..resamples)
         .map(|_| {
-            let pick: Vec<&T> = (0..units.len()).map(|_| &units[rng.random_range(0..units.len())]).collect();
+            let pick: Vec<&T> = (0..units.len())
+                .map(|_| &units[rng.random_range(0..units.len())])
+                .collect();
             stat(&pick)
         })
         .collect();

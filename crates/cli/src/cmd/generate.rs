@@ -81,7 +81,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         println!();
     } else {
         for (i, s) in g.samples.iter().enumerate() {
-            println!("--- sample {i} ({} tokens, {:?})\n{}", s.tokens, s.finish, s.text);
+            println!(
+                "--- sample {i} ({} tokens, {:?})\n{}",
+                s.tokens, s.finish, s.text
+            );
         }
     }
     let tm = &g.timing;

@@ -83,16 +83,38 @@ pub fn run_quality(a: QualityArgs) -> Result<()> {
         eprintln!("baseline: cached {}", path.display());
         Baseline::load(&path)?
     } else {
-        eprintln!("baseline: {} ({weights}) on {} windows of {} tokens", a.baseline, o.max_chunks, o.ctx);
-        let be = LocalEngine::load(&bmp, LoadOptions { dequantize: true, ..Default::default() })?;
-        let b = Baseline::compute(&be.model, &be.tokenizer, &corpus, &o, (&a.baseline, &bsha, weights))?;
+        eprintln!(
+            "baseline: {} ({weights}) on {} windows of {} tokens",
+            a.baseline, o.max_chunks, o.ctx
+        );
+        let be = LocalEngine::load(
+            &bmp,
+            LoadOptions {
+                dequantize: true,
+                ..Default::default()
+            },
+        )?;
+        let b = Baseline::compute(
+            &be.model,
+            &be.tokenizer,
+            &corpus,
+            &o,
+            (&a.baseline, &bsha, weights),
+        )?;
         b.save(&path)?;
         b
     };
     let vmp = resolve(&a.model)?;
     let vsha = model_id(&vmp)?;
     let ve = LocalEngine::load(&vmp, LoadOptions::default())?;
-    let r = quality::measure(&ve.model, &ve.tokenizer, &corpus, &base, &o, (&a.model, Some(&vsha)))?;
+    let r = quality::measure(
+        &ve.model,
+        &ve.tokenizer,
+        &corpus,
+        &base,
+        &o,
+        (&a.model, Some(&vsha)),
+    )?;
     println!("{} vs {} ({})", a.model, a.baseline, r.baseline.weights);
     println!(
         "corpus: {} ({} windows × {} tokens, {} scored), sha256 {}",
@@ -113,12 +135,19 @@ pub fn run_bench(a: BenchArgs) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         concurrency: a.concurrency,
         price_per_hour: a.price_per_hour,
-        style: if a.base { tradeoff_eval::Style::Base } else { tradeoff_eval::Style::Instruct },
+        style: if a.base {
+            tradeoff_eval::Style::Base
+        } else {
+            tradeoff_eval::Style::Instruct
+        },
         ..Default::default()
     };
     let t = Instant::now();
     let (mut engine, file): (Box<dyn tradeoff_engine::Engine>, _) = if a.model.starts_with("http") {
-        (tradeoff_engine::open_engine(&a.model, LoadOptions::default())?, None)
+        (
+            tradeoff_engine::open_engine(&a.model, LoadOptions::default())?,
+            None,
+        )
     } else {
         let mp = resolve(&a.model)?;
         let info = inspect(&mp)?;
@@ -134,7 +163,10 @@ pub fn run_bench(a: BenchArgs) -> Result<()> {
     };
     let load_s = t.elapsed().as_secs_f64();
     let r = perf::run(engine.as_mut(), &o, Some(load_s), file)?;
-    println!("{} on {} ({} threads)", a.model, r.machine.cpu_model, r.machine.threads);
+    println!(
+        "{} on {} ({} threads)",
+        a.model, r.machine.cpu_model, r.machine.threads
+    );
     println!("workload: {}", r.workload);
     print_metrics(&r.metrics);
     for n in &r.notes {
@@ -149,14 +181,18 @@ pub fn print_metrics(ms: &[Metric]) {
             .ci95
             .map(|(lo, hi)| format!("  95% CI [{}, {}]", fmt(lo), fmt(hi)))
             .unwrap_or_default();
-        let unit = m.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+        let unit = m
+            .unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
         println!("  {:<24} {}{unit}{ci}", m.name, fmt(m.value));
     }
 }
 
 fn fmt(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && (a < 1e-3 || a >= 1e7) {
+    if a != 0.0 && !(1e-3..1e7).contains(&a) {
         format!("{v:.3e}")
     } else if a < 10.0 {
         format!("{v:.4}")
@@ -170,7 +206,8 @@ fn write_out<T: serde::Serialize>(out: Option<&PathBuf>, r: &T) -> Result<()> {
         if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d)?;
         }
-        std::fs::write(p, serde_json::to_vec_pretty(r)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_vec_pretty(r)?)
+            .with_context(|| format!("writing {}", p.display()))?;
         println!("record: {}", p.display());
     }
     Ok(())

@@ -71,7 +71,10 @@ fn pull(kind: Kind, names: &[String]) -> Result<()> {
     let assets: Vec<_> = if names.iter().any(|n| n == "all") {
         CATALOG.iter().filter(|a| a.kind == kind).collect()
     } else {
-        names.iter().map(|n| find(kind, n)).collect::<Result<_, _>>()?
+        names
+            .iter()
+            .map(|n| find(kind, n))
+            .collect::<Result<_, _>>()?
     };
     for a in assets {
         let path = tradeoff_assets::pull(a, &root)?;
@@ -101,12 +104,31 @@ fn info(spec: &str, json: bool) -> Result<()> {
     );
     println!("vocabulary     {}", c.vocab_size);
     println!("context        {}", c.context_length);
-    println!("rope           theta {}, {}", c.rope_theta, if c.rope_interleaved { "interleaved pairs" } else { "halves (neox)" });
-    println!("size           {} ({:.2} bits/weight)", human_bytes(i.file_bytes), i.bits_per_weight);
-    let types: Vec<String> = i.tensor_types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
+    println!(
+        "rope           theta {}, {}",
+        c.rope_theta,
+        if c.rope_interleaved {
+            "interleaved pairs"
+        } else {
+            "halves (neox)"
+        }
+    );
+    println!(
+        "size           {} ({:.2} bits/weight)",
+        human_bytes(i.file_bytes),
+        i.bits_per_weight
+    );
+    let types: Vec<String> = i
+        .tensor_types
+        .iter()
+        .map(|(t, n)| format!("{t}×{n}"))
+        .collect();
     println!("tensor types   {}", types.join(", "));
     println!("tokenizer      {}", i.tokenizer);
-    println!("chat template  {}", if i.chat_template { "yes" } else { "no" });
+    println!(
+        "chat template  {}",
+        if i.chat_template { "yes" } else { "no" }
+    );
     Ok(())
 }
 
