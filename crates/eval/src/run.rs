@@ -68,6 +68,12 @@ pub struct Evaluator<'a> {
     /// Needed by benchmarks scored against a reference ([`Scoring::Reference`]).
     pub scorer: Option<&'a dyn ReferenceScorer>,
     pub opts: EvalOptions,
+    /// Problems finished by an earlier, interrupted run (by task id): [`Evaluator::model`]
+    /// keeps them as they are and generates only the others.
+    pub resume: BTreeMap<String, ProblemOutcome>,
+    /// Called as each problem's samples are all scored, e.g. to commit them to a store, so
+    /// an interrupted run loses nothing that finished.
+    pub on_problem: Option<&'a (dyn Fn(&ProblemOutcome) + Sync)>,
 }
 
 /// One sample on its way to the worker pool.
@@ -91,6 +97,8 @@ impl<'a> Evaluator<'a> {
             exec,
             scorer: None,
             opts,
+            resume: BTreeMap::new(),
+            on_problem: None,
         }
     }
 
@@ -103,7 +111,12 @@ impl<'a> Evaluator<'a> {
     /// Generates `n` samples per problem with `engine` and scores them.
     pub fn model(&self, engine: &mut dyn Engine) -> Result<BenchResult> {
         let started = Instant::now();
-        let sel = self.selected();
+        let all = self.selected();
+        let sel: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| !self.resume.contains_key(self.bench.task_id(i)))
+            .collect();
         let style = self.opts.style;
         let prompts: Vec<Prompt> = sel.iter().map(|&i| self.bench.prompt(i, style)).collect();
         let texts = prompts
@@ -134,52 +147,99 @@ impl<'a> Evaluator<'a> {
             .collect();
         let limits = self.time_limits(&sel)?;
         let n = self.opts.n;
-        let mut timings: Vec<Option<Timing>> = vec![None; sel.len()];
-        let outcomes = self.score_all(&sel, &vec![n; sel.len()], &limits, |send| {
-            engine.generate_many(&reqs, &mut |pos, res| match res {
-                Ok(g) => {
-                    timings[pos] = Some(g.timing.clone());
-                    let got = g.samples.len();
-                    for (j, s) in g.samples.into_iter().enumerate().take(n) {
-                        let answer = format!("{}{}", prompts[pos].prefill(), s.text);
-                        send(Job {
-                            pos,
-                            sample: j,
-                            solution: Ok(self.bench.solution(sel[pos], style, &answer)),
-                            completion: s.text,
-                            tokens: Some(s.tokens),
-                            finish: Some(s.finish),
-                        });
+        let timings: Mutex<Vec<Option<Timing>>> = Mutex::new(vec![None; sel.len()]);
+        let report = |pos: usize, samples: &[SampleOutcome]| {
+            if let Some(cb) = self.on_problem {
+                cb(&ProblemOutcome {
+                    task_id: self.bench.task_id(sel[pos]).to_string(),
+                    prompt: texts[pos].clone(),
+                    time_limit_s: (self.bench.scoring() == Scoring::Execution)
+                        .then_some(limits[pos]),
+                    timing: timings.lock().unwrap_or_else(|e| e.into_inner())[pos].clone(),
+                    samples: samples.to_vec(),
+                });
+            }
+        };
+        let outcomes =
+            self.score_all(&sel, &vec![n; sel.len()], &limits, Some(&report), |send| {
+                engine.generate_many(&reqs, &mut |pos, res| match res {
+                    Ok(g) => {
+                        // Set before the samples are sent, so `report` sees it.
+                        timings.lock().unwrap_or_else(|e| e.into_inner())[pos] =
+                            Some(g.timing.clone());
+                        let got = g.samples.len();
+                        for (j, s) in g.samples.into_iter().enumerate().take(n) {
+                            let answer = format!("{}{}", prompts[pos].prefill(), s.text);
+                            send(Job {
+                                pos,
+                                sample: j,
+                                solution: Ok(self.bench.solution(sel[pos], style, &answer)),
+                                completion: s.text,
+                                tokens: Some(s.tokens),
+                                finish: Some(s.finish),
+                            });
+                        }
+                        for j in got..n {
+                            send(gen_error(
+                                pos,
+                                j,
+                                format!("engine returned {got} of {n} samples"),
+                            ));
+                        }
                     }
-                    for j in got..n {
-                        send(gen_error(
-                            pos,
-                            j,
-                            format!("engine returned {got} of {n} samples"),
-                        ));
+                    Err(e) => {
+                        tracing::warn!("{}: generation failed: {e}", self.bench.task_id(sel[pos]));
+                        for j in 0..n {
+                            send(gen_error(pos, j, format!("generation failed: {e}")));
+                        }
                     }
-                }
-                Err(e) => {
-                    tracing::warn!("{}: generation failed: {e}", self.bench.task_id(sel[pos]));
-                    for j in 0..n {
-                        send(gen_error(pos, j, format!("generation failed: {e}")));
-                    }
-                }
+                })?;
+                Ok(())
             })?;
-            Ok(())
-        })?;
+        // Merge with resumed problems, in benchmark order.
+        let mut timings = timings.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut fresh: BTreeMap<usize, (String, Vec<SampleOutcome>, f64, Option<Timing>)> =
+            BTreeMap::new();
+        for (k, (((t, o), l), tm)) in texts
+            .into_iter()
+            .zip(outcomes)
+            .zip(limits)
+            .zip(timings.drain(..))
+            .enumerate()
+        {
+            fresh.insert(sel[k], (t, o, l, tm));
+        }
+        let (mut m_texts, mut m_out, mut m_lim, mut m_tim) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &i in &all {
+            match fresh.remove(&i) {
+                Some((t, o, l, tm)) => {
+                    m_texts.push(t);
+                    m_out.push(o);
+                    m_lim.push(l);
+                    m_tim.push(tm);
+                }
+                None => {
+                    let p = &self.resume[self.bench.task_id(i)];
+                    m_texts.push(p.prompt.clone());
+                    m_out.push(p.samples.clone());
+                    m_lim.push(p.time_limit_s.unwrap_or(0.0));
+                    m_tim.push(p.timing.clone());
+                }
+            }
+        }
         let mut res = self.result(
-            &sel,
-            texts,
-            outcomes,
-            limits,
+            &all,
+            m_texts,
+            m_out,
+            m_lim,
             style.as_str(),
             self.bench.template(style),
             started,
         )?;
         res.model = Some(engine.info());
         res.generation = Some(self.opts.params.clone());
-        for (p, t) in res.problems.iter_mut().zip(timings) {
+        for (p, t) in res.problems.iter_mut().zip(m_tim) {
             p.timing = t;
         }
         Ok(res)
@@ -213,7 +273,7 @@ impl<'a> Evaluator<'a> {
             .iter()
             .map(|&i| self.bench.reference(i).unwrap_or_default())
             .collect();
-        let outcomes = self.score_all(&sel, &vec![1; sel.len()], &limits, |send| {
+        let outcomes = self.score_all(&sel, &vec![1; sel.len()], &limits, None, |send| {
             for (pos, r) in refs.iter().enumerate() {
                 send(Job {
                     pos,
@@ -252,7 +312,7 @@ impl<'a> Evaluator<'a> {
                 Prompt::Chat { .. } => String::new(),
             })
             .collect();
-        let outcomes = self.score_all(&sel, &counts, &limits, |send| {
+        let outcomes = self.score_all(&sel, &counts, &limits, None, |send| {
             for (pos, (i, samples)) in sets.iter().enumerate() {
                 for (j, c) in samples.iter().enumerate() {
                     send(Job {
@@ -317,7 +377,7 @@ impl<'a> Evaluator<'a> {
                 .map(|&i| self.bench.reference(i).unwrap_or_default())
                 .collect();
             let outcomes =
-                self.score_all(&missing, &vec![1; missing.len()], &generous, |send| {
+                self.score_all(&missing, &vec![1; missing.len()], &generous, None, |send| {
                     for (pos, r) in refs.iter().enumerate() {
                         send(Job {
                             pos,
@@ -352,6 +412,7 @@ impl<'a> Evaluator<'a> {
         sel: &[usize],
         counts: &[usize],
         limits: &[f64],
+        on_done: Option<&(dyn Fn(usize, &[SampleOutcome]) + Sync)>,
         feed: F,
     ) -> Result<Vec<Vec<SampleOutcome>>>
     where
@@ -392,6 +453,11 @@ impl<'a> Evaluator<'a> {
                     left[pos] = left[pos].saturating_sub(1);
                     if left[pos] == 0 {
                         bar.inc(1);
+                        if let Some(cb) = on_done {
+                            let samples: Vec<SampleOutcome> =
+                                out[pos].iter().flatten().cloned().collect();
+                            cb(pos, &samples);
+                        }
                     }
                     bar.set_message(format!(
                         "{} passed {:.1}%",

@@ -437,3 +437,106 @@ fn reference_scored_benchmarks_use_the_scorer() {
     assert_eq!(r.problems[0].samples[0].score, Some(1.0));
     assert_eq!(r.problems[0].samples[0].status, Status::Scored);
 }
+
+/// Answers base-style prompts with the reference body (even problems) or a wrong one.
+struct CountingEngine {
+    bench: Arc<dyn Benchmark>,
+    requests: usize,
+}
+
+impl Engine for CountingEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            engine: "mock".into(),
+            model: "counting".into(),
+            model_sha256: None,
+            architecture: None,
+            context_length: None,
+            device: "cpu".into(),
+            threads: None,
+        }
+    }
+    fn render_chat(&self, _: &[ChatMessage], _: bool) -> tradeoff_engine::Result<String> {
+        unreachable!("base style")
+    }
+    fn generate(
+        &mut self,
+        _: &GenRequest,
+        _: &mut OnText<'_>,
+    ) -> tradeoff_engine::Result<Generation> {
+        unreachable!("the evaluator uses generate_many")
+    }
+    fn generate_many(
+        &mut self,
+        reqs: &[GenRequest],
+        on_done: &mut dyn FnMut(usize, tradeoff_engine::Result<Generation>),
+    ) -> tradeoff_engine::Result<()> {
+        for (k, r) in reqs.iter().enumerate() {
+            self.requests += 1;
+            let i = (0..self.bench.len())
+                .find(|&i| matches!(self.bench.prompt(i, Style::Base), Prompt::Completion { text, .. } if text == r.prompt))
+                .expect("a benchmark prompt");
+            let reference = self.bench.reference(i).unwrap();
+            let text = if i % 2 == 0 {
+                reference[r.prompt.len()..].to_string()
+            } else {
+                "    return None\n".into()
+            };
+            let samples = vec![Sample {
+                text,
+                tokens: 5,
+                finish: FinishReason::Stop,
+            }];
+            on_done(
+                k,
+                Ok(Generation {
+                    samples,
+                    timing: Timing::default(),
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn interrupted_runs_resume_from_committed_problems() {
+    let bench: Arc<dyn Benchmark> = Arc::from(common::load("humaneval"));
+    let exec = common::executor();
+    let mut opts = common::options();
+    opts.limit = Some(8);
+    let committed = std::sync::Mutex::new(Vec::new());
+    let record = |p: &tradeoff_eval::ProblemOutcome| committed.lock().unwrap().push(p.clone());
+    let mut engine = CountingEngine {
+        bench: bench.clone(),
+        requests: 0,
+    };
+    let mut ev = Evaluator::new(bench.as_ref(), &exec, opts.clone());
+    ev.on_problem = Some(&record);
+    let full = ev.model(&mut engine).unwrap();
+    let committed = committed.into_inner().unwrap();
+    assert_eq!(committed.len(), 8, "every finished problem is reported");
+    assert_eq!(engine.requests, 8);
+    // A rerun after a crash that had committed 5 problems generates only the other 3.
+    let mut engine = CountingEngine {
+        bench: bench.clone(),
+        requests: 0,
+    };
+    let mut ev = Evaluator::new(bench.as_ref(), &exec, opts);
+    ev.resume = committed
+        .into_iter()
+        .take(5)
+        .map(|p| (p.task_id.clone(), p))
+        .collect();
+    let resumed = ev.model(&mut engine).unwrap();
+    assert_eq!(engine.requests, 3);
+    let ids = |r: &BenchResult| {
+        r.problems
+            .iter()
+            .map(|p| (p.task_id.clone(), p.passes()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&resumed), ids(&full));
+    assert_eq!(resumed.metric("pass@1").unwrap().value, 0.5);
+    assert_eq!(resumed.metrics, full.metrics);
+}
