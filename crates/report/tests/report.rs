@@ -1,0 +1,244 @@
+//! A hand-made run in a temp store, analysed and rendered: paired tests, frontiers, outputs.
+//!
+//! Set `TRADEOFF_REPORT_DEMO_DIR` to keep the rendered report there (for looking at it).
+
+use serde_json::json;
+use tradeoff_eval::Metric;
+use tradeoff_report::*;
+use tradeoff_store::*;
+
+const PROBLEMS: usize = 20;
+const NOTE: &str = "baseline = dequantized GGUF; no f16 weights were available";
+
+/// (label, bits, size, decode tok/s, problems solved)
+fn variants() -> Vec<(&'static str, u32, u64, f64, Vec<bool>)> {
+    let base: Vec<bool> = (0..PROBLEMS).map(|i| i % 4 != 0).collect(); // 15/20
+    let mut q8 = base.clone();
+    q8[1] = false; // b=1, c=0
+    let mut q4 = base.clone();
+    for i in [1, 2, 3, 5, 6, 7] {
+        q4[i] = false; // b=6
+    }
+    q4[0] = true; // c=1
+    let q2: Vec<bool> = (0..PROBLEMS).map(|i| i % 4 == 1).collect(); // 5/20: b=10, c=0
+    vec![
+        ("baseline", 32, 4_000_000, 20.0, base),
+        ("q8", 8, 2_000_000, 35.0, q8),
+        ("q4", 4, 1_100_000, 50.0, q4),
+        ("q2", 2, 700_000, 60.0, q2),
+    ]
+}
+
+fn build(store: &mut Store) -> RunId {
+    let mut spec = RunSpec::new("[sweep]\nmodel = \"smollm2-135m\"\n").named("demo");
+    spec.machine.hostname = "test".into();
+    let run = store.begin_run(&spec).unwrap().id;
+    for (label, bits, size, tok_s, solved) in variants() {
+        let role = if label == "baseline" {
+            Role::Baseline
+        } else {
+            Role::Candidate
+        };
+        let v = VariantSpec {
+            recipe: json!({"method": "rtn", "bits": bits}),
+            manifest: json!({"bits_per_weight": bits}),
+            artifact_path: Some(format!("/cache/variants/{label}.gguf").into()),
+            artifact_sha256: Some(format!("{bits:064}")),
+            size_bytes: Some(size),
+            note: (label == "baseline").then(|| NOTE.to_string()),
+            ..VariantSpec::new(label, "smollm2-135m")
+        };
+        let vid = store.upsert_variant(run, &v, role).unwrap().id;
+
+        let bench = ResultSpec::new(&vid, Kind::Bench, "humaneval");
+        let id = store.begin_result(run, &bench).unwrap().id();
+        for (i, &p) in solved.iter().enumerate() {
+            let s = SampleRow {
+                task_id: format!("HumanEval/{i}"),
+                sample: 0,
+                passed: p,
+                status: if p { "pass" } else { "fail" }.into(),
+                detail: None,
+                tokens: Some(100),
+                exec_s: Some(0.05),
+                gen_s: Some(2.0),
+                completion: None,
+            };
+            store.add_sample(id, &s).unwrap();
+        }
+        let per: Vec<f64> = solved.iter().map(|&p| f64::from(u8::from(p))).collect();
+        let pass1 = Metric {
+            ci95: tradeoff_eval::passk::bootstrap_ci(&per, 1000, 0),
+            n: Some(PROBLEMS),
+            unit: Some("fraction".into()),
+            ..Metric::new("pass@1", tradeoff_eval::passk::mean(&per), true)
+        };
+        store
+            .finish_result(id, &[pass1], &json!({"benchmark": "humaneval"}))
+            .unwrap();
+
+        let perf = ResultSpec::new(&vid, Kind::Perf, "decode");
+        let id = store.begin_result(run, &perf).unwrap().id();
+        let m = vec![
+            Metric {
+                ci95: Some((tok_s * 0.95, tok_s * 1.05)),
+                unit: Some("tok/s".into()),
+                ..Metric::new("decode_tok_s", tok_s, true)
+            },
+            Metric {
+                unit: Some("s".into()),
+                ..Metric::new("latency_p90_s", 100.0 / tok_s, false)
+            },
+        ];
+        store.finish_result(id, &m, &json!({})).unwrap();
+
+        let q = ResultSpec::new(&vid, Kind::Quality, "wikitext");
+        let id = store.begin_result(run, &q).unwrap().id();
+        let kl = Metric::new("kl_divergence", 0.01 * (32 / bits) as f64 - 0.01, false);
+        store.finish_result(id, &[kl], &json!({})).unwrap();
+    }
+    // An unfinished result is reported as left out, not silently dropped.
+    let q2 = store.variants(run).unwrap()[3].variant.id.clone();
+    store
+        .begin_result(run, &ResultSpec::new(&q2, Kind::Bench, "mbpp"))
+        .unwrap();
+    store.end_run(run, Status::Done).unwrap();
+    run
+}
+
+fn report() -> (tempfile::TempDir, Report) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("runs.sqlite")).unwrap();
+    let id = build(&mut store);
+    let run = store.resolve_run(&id.to_string()).unwrap();
+    let r = analyse(&store, &run, &Options::default()).unwrap();
+    (dir, r)
+}
+
+fn row<'a>(r: &'a Report, label: &str, metric: &str) -> &'a Row {
+    r.rows
+        .iter()
+        .find(|x| x.label == label && x.metric == metric)
+        .unwrap_or_else(|| panic!("no row {label} {metric}"))
+}
+
+#[test]
+fn paired_comparisons_against_the_baseline() {
+    let (_d, r) = report();
+    assert_eq!(r.baseline.as_deref(), Some("baseline"));
+    assert_eq!(r.baseline_note.as_deref(), Some(NOTE));
+    assert!(row(&r, "baseline", "pass@1").vs_baseline.is_none());
+
+    let q4 = row(&r, "q4", "pass@1").vs_baseline.as_ref().unwrap();
+    let m = q4.mcnemar.unwrap();
+    assert_eq!((m.only_baseline, m.only_variant, m.n), (6, 1, PROBLEMS));
+    assert!((m.p_value - 0.125).abs() < 1e-12); // scipy binomtest(1, 7).pvalue
+    assert_eq!(q4.significant, Some(false));
+    assert!((q4.delta - (-0.25)).abs() < 1e-12);
+    let (lo, hi) = q4.delta_ci.unwrap();
+    assert!(lo < -0.25 && -0.25 < hi && hi <= 0.05, "{lo} {hi}");
+    let a = q4.agreement.unwrap();
+    assert_eq!((a.k, a.n), (13, 20));
+    assert!(a.ci95.unwrap().0 < 0.65 && a.ci95.unwrap().1 > 0.65);
+
+    let q2 = row(&r, "q2", "pass@1").vs_baseline.as_ref().unwrap();
+    let m = q2.mcnemar.unwrap();
+    assert_eq!((m.only_baseline, m.only_variant), (10, 0));
+    assert!((m.p_value - 0.001953125).abs() < 1e-15); // 2 * 0.5^10
+    assert_eq!(q2.significant, Some(true));
+
+    // Perf and quality metrics get a Δ but no paired test.
+    let tok = row(&r, "q4", "decode_tok_s").vs_baseline.as_ref().unwrap();
+    assert_eq!((tok.delta, tok.mcnemar), (30.0, None));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("mbpp") && n.contains("running")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn frontiers_and_hull_auc() {
+    let (_d, r) = report();
+    let f = |cost: &str, q: &str| {
+        r.frontiers
+            .iter()
+            .find(|f| f.cost == cost && f.quality == q)
+            .unwrap_or_else(|| panic!("no frontier {q} vs {cost}"))
+    };
+    // pass@1: base .75, q8 .70, q4 .50, q2 .25 — each is cheaper than the one before.
+    let size = f(SIZE_METRIC, "pass@1");
+    assert_eq!(size.front, vec!["q2", "q4", "q8", "baseline"]);
+    assert!(size.auc.is_some());
+    let tok = f("decode_tok_s", "pass@1");
+    assert!(tok.cost_higher_is_better);
+    assert_eq!(tok.front, vec!["q2", "q4", "q8", "baseline"]);
+    // Lower-is-better quality: a frontier, but no hull area.
+    let kl = f(SIZE_METRIC, "kl_divergence");
+    assert!(!kl.quality_higher_is_better && kl.auc.is_none());
+    assert!(
+        r.frontiers.iter().all(|f| f.result != "decode"),
+        "perf is a cost, not a quality"
+    );
+    assert_eq!(r.heatmaps.len(), 1);
+    let hm = &r.heatmaps[0];
+    assert_eq!(hm.variants, vec!["baseline", "q8", "q4", "q2"]);
+    assert_eq!(hm.tasks.len(), PROBLEMS);
+    assert_eq!((hm.solved[0].k, hm.solved[3].k), (15, 5));
+}
+
+#[test]
+fn outputs_are_self_contained_and_well_formed() {
+    let (dir, r) = report();
+    let keep = std::env::var_os("TRADEOFF_REPORT_DEMO_DIR");
+    let out = keep
+        .as_ref()
+        .map_or(dir.path().join("out"), std::path::PathBuf::from);
+    let w = write(&r, &out, "demo", false).unwrap();
+    assert_eq!(w.pdf, pdf::Pdf::Skipped("not asked for".into()));
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains(NOTE));
+    let lower = html.to_lowercase();
+    for attr in ["src=", "href=", "url(", "@import", "<script", "<link"] {
+        assert!(!lower.contains(attr), "external reference: {attr}");
+    }
+    assert!(!lower.contains("http://") && !lower.contains("https://"));
+    // One <svg> per chart: frontiers + one bar chart per (result, metric) + heatmaps.
+    let groups: std::collections::BTreeSet<_> = r
+        .rows
+        .iter()
+        .map(|x| (x.kind, &x.result, &x.metric))
+        .collect();
+    let charts = r.frontiers.len() + groups.len() + r.heatmaps.len();
+    assert_eq!(html.matches("<svg").count(), charts);
+    assert_eq!(html.matches("</svg>").count(), charts);
+    assert!(r.frontiers.len() >= 6 && groups.len() == 4);
+
+    let csv = std::fs::read_to_string(&w.csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], CSV_COLUMNS.join(","));
+    assert_eq!(lines.len(), 1 + r.rows.len());
+    assert_eq!(r.rows.len(), 4 * 4, "4 variants × (pass@1, tok/s, p90, kl)");
+    for l in &lines {
+        assert_eq!(l.split(',').count(), CSV_COLUMNS.len(), "{l}");
+    }
+    let q2 = lines
+        .iter()
+        .find(|l| l.contains(",q2,") && l.contains("pass@1"))
+        .unwrap();
+    let cells: Vec<&str> = q2.split(',').collect();
+    let col = |name: &str| cells[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(col("mcnemar_p"), "0.001953125");
+    assert_eq!(col("significant"), "true");
+    assert_eq!(col("value"), "0.25");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&w.json).unwrap()).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), r.rows.len());
+    assert_eq!(v["baseline_note"], NOTE);
+    assert_eq!(v["run"]["name"], "demo");
+    assert!(v["frontiers"][0]["points"].as_array().unwrap().len() >= 2);
+}
