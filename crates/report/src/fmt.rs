@@ -22,7 +22,7 @@ fn is_fraction(unit: Option<&str>, metric: &str) -> bool {
     unit == Some("fraction") || metric.starts_with("pass@")
 }
 
-fn is_bytes(unit: Option<&str>, metric: &str) -> bool {
+pub(crate) fn is_bytes(unit: Option<&str>, metric: &str) -> bool {
     unit == Some("bytes") || metric.ends_with("_bytes")
 }
 
@@ -57,7 +57,13 @@ fn sig(v: f64) -> String {
         format!("{v:.3e}")
     } else {
         let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
+        let s = format!("{v:.decimals$}");
+        // 20.00 -> 20, 0.0500 -> 0.05: the digits that carry information.
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     }
 }
 
@@ -127,7 +133,7 @@ mod tests {
         assert_eq!(value(0.4512, None, "pass@1"), "45.1%");
         assert_eq!(
             value(3.5 * 1024.0 * 1024.0, Some("bytes"), "size"),
-            "3.500 MiB"
+            "3.5 MiB"
         );
         assert_eq!(value(123.456, Some("tok/s"), "decode_tok_s"), "123.5");
         assert_eq!(value(0.012345, None, "kl"), "0.01235");
@@ -136,7 +142,7 @@ mod tests {
             delta(-0.05, Some((-0.1, 0.0)), None, "pass@1"),
             "-5.0 pp [-10.0 pp, +0.0 pp]"
         );
-        assert_eq!(delta(2.0, None, None, "ppl"), "+2.000");
+        assert_eq!(delta(2.0, None, None, "ppl"), "+2");
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"

@@ -13,10 +13,10 @@ h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bot
 h3{font-size:15px;margin:18px 0 6px}
 .meta{color:#555}.note{background:#fff7e0;border-left:4px solid #f0b400;padding:8px 12px;margin:10px 0}
 .baseline{background:#eef4fb;border-left:4px solid #4c78a8;padding:8px 12px;margin:10px 0}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.base td{background:#f3f7fc}.sig{color:#b00;font-weight:bold}.ns{color:#777}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.chart{background:#fff;border:1px solid #eee}
+.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{margin:4px 0}.chart{background:#fff;border:1px solid #eee}
 .chart .grid{stroke:#eee}.chart .axis{stroke:#555}.chart .tick{font-size:11px;fill:#444}
 .chart .label{font-size:12px;fill:#222}.chart .pt{font-size:11px;fill:#222}.chart .whisker{stroke:#333;stroke-width:1.2}
 .scroll{overflow-x:auto}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{background:#f7f7f7;padding:8px;overflow-x:auto}

@@ -56,6 +56,19 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// Ticks round in the unit the labels use: byte counts step in KiB/MiB/GiB, not in 10^k bytes.
+fn ticks_in(lo: f64, hi: f64, n: usize, unit: Option<&str>, name: &str) -> Vec<f64> {
+    if !crate::fmt::is_bytes(unit, name) {
+        return ticks(lo, hi, n);
+    }
+    let top = lo.abs().max(hi.abs()).max(1.0);
+    let f = 1024f64.powi((top.log2() / 10.0).floor() as i32);
+    ticks(lo / f, hi / f, n)
+        .into_iter()
+        .map(|t| t * f)
+        .collect()
+}
+
 /// Data range including interval ends, padded by 5%.
 fn extent(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = vals
@@ -82,7 +95,7 @@ fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
     let (x, y) = (xa.scale, ya.scale);
     let (xname, xunit, yname, yunit) = (xa.name, xa.unit, ya.name, ya.unit);
     let (top, bottom) = (y.p1.min(y.p0), y.p0.max(y.p1));
-    for t in ticks(x.d0, x.d1, 5) {
+    for t in ticks_in(x.d0, x.d1, 5, xunit, xname) {
         let px = x.at(t);
         let _ = write!(
             s,
@@ -91,7 +104,7 @@ fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
             esc(&fmt_value(t, xunit, xname))
         );
     }
-    for t in ticks(y.d0, y.d1, 5) {
+    for t in ticks_in(y.d0, y.d1, 5, yunit, yname) {
         let py = y.at(t);
         let _ = write!(
             s,
@@ -120,7 +133,7 @@ fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
 
 /// Quality against cost: every variant with its CI whiskers, the frontier as a line.
 pub fn pareto(f: &Frontier) -> String {
-    let (w, h) = (600.0, 380.0);
+    let (w, h) = (540.0, 360.0);
     let (xl, xh) = extent(f.points.iter().flat_map(|p| {
         [
             p.cost,
@@ -197,15 +210,20 @@ pub fn pareto(f: &Frontier) -> String {
             );
         }
         let fill = if p.on_front { FRONT } else { "white" };
+        // Labels near the right edge go to the point's left so they stay inside the chart.
+        let (lx, anchor) = if px > w - 110.0 {
+            (px - 7.0, "end")
+        } else {
+            (px + 7.0, "start")
+        };
         let _ = write!(
             s,
-            r##"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}" stroke="#333"><title>{}: {} {}, {} {}</title></circle><text x="{:.1}" y="{:.1}" class="pt">{}</text>"##,
+            r##"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}" stroke="#333"><title>{}: {} {}, {} {}</title></circle><text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" class="pt">{}</text>"##,
             esc(&p.label),
             esc(&f.quality),
             esc(&fmt_value(p.quality, f.quality_unit.as_deref(), &f.quality)),
             esc(&f.cost),
             esc(&fmt_value(p.cost, f.cost_unit.as_deref(), &f.cost)),
-            px + 7.0,
             py - 7.0,
             esc(&p.label)
         );
@@ -235,7 +253,7 @@ pub fn bars(title: &str, rows: &[&Row]) -> String {
         r##"<svg class="chart" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img"><title>{}</title>"##,
         esc(title)
     );
-    for t in ticks(y.d0, y.d1, 4) {
+    for t in ticks_in(y.d0, y.d1, 4, unit, metric) {
         let py = y.at(t);
         let _ = write!(
             s,
@@ -306,7 +324,7 @@ pub fn heatmap(hm: &Heatmap) -> String {
     let cw = (900.0 / n).clamp(3.0, 14.0);
     let ch = 16.0;
     let left = 150.0;
-    let w = left + cw * n + 150.0;
+    let w = left + cw * n + 240.0;
     let h = 24.0 + ch * hm.variants.len() as f64 + 8.0;
     let mut s = format!(
         r##"<svg class="chart" viewBox="0 0 {w:.0} {h:.0}" width="{w:.0}" height="{h:.0}" role="img"><title>{} per problem</title>"##,

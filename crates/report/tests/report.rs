@@ -1,6 +1,7 @@
 //! A hand-made run in a temp store, analysed and rendered: paired tests, frontiers, outputs.
 //!
-//! Set `TRADEOFF_REPORT_DEMO_DIR` to keep the rendered report there (for looking at it).
+//! Set `TRADEOFF_REPORT_DEMO_DIR` to keep the store and the rendered report there (to look at
+//! it, or to try `tradeoff runs` / `tradeoff report --store DIR/runs.sqlite` on it).
 
 use serde_json::json;
 use tradeoff_eval::Metric;
@@ -106,12 +107,16 @@ fn build(store: &mut Store) -> RunId {
     run
 }
 
-fn report() -> (tempfile::TempDir, Report) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("runs.sqlite")).unwrap();
+fn report_in(dir: &std::path::Path) -> Report {
+    let mut store = Store::open(&dir.join("runs.sqlite")).unwrap();
     let id = build(&mut store);
     let run = store.resolve_run(&id.to_string()).unwrap();
-    let r = analyse(&store, &run, &Options::default()).unwrap();
+    analyse(&store, &run, &Options::default()).unwrap()
+}
+
+fn report() -> (tempfile::TempDir, Report) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = report_in(dir.path());
     (dir, r)
 }
 
@@ -191,11 +196,12 @@ fn frontiers_and_hull_auc() {
 
 #[test]
 fn outputs_are_self_contained_and_well_formed() {
-    let (dir, r) = report();
-    let keep = std::env::var_os("TRADEOFF_REPORT_DEMO_DIR");
-    let out = keep
-        .as_ref()
-        .map_or(dir.path().join("out"), std::path::PathBuf::from);
+    let dir = tempfile::tempdir().unwrap();
+    // Kept: the store (for `tradeoff report --store`) and the rendered files.
+    let keep = std::env::var_os("TRADEOFF_REPORT_DEMO_DIR").map(std::path::PathBuf::from);
+    let out = keep.unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&out).unwrap();
+    let r = report_in(&out);
     let w = write(&r, &out, "demo", false).unwrap();
     assert_eq!(w.pdf, pdf::Pdf::Skipped("not asked for".into()));
     let html = std::fs::read_to_string(&w.html).unwrap();
