@@ -55,10 +55,7 @@ enum Cmd {
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
 /// of an OpenAI-compatible server (`http://host:port/v1#model-id`).
 pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
-    Ok(tradeoff_engine::open_engine(
-        spec,
-        tradeoff_engine::LoadOptions::default(),
-    )?)
+    Ok(tradeoff_engine::open_engine(spec, tradeoff_engine::LoadOptions::default())?)
 }
 
 fn main() -> ExitCode {
