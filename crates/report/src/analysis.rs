@@ -250,8 +250,9 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         .filter(|r| r.status == Status::Done && label.contains_key(r.variant.as_str()))
         .collect();
     if baseline_note.is_none() {
-        // Quality records say where their reference came from.
-        for r in &done {
+        // Quality records say where their reference came from (bench records are large and
+        // carry no such field).
+        for r in done.iter().filter(|r| r.kind != Kind::Bench) {
             if let Some(n) = store
                 .record(r.id)?
                 .as_ref()

@@ -32,12 +32,14 @@
 //! with the same run name and config resumes it. One `Store` is one connection: open another
 //! per thread (WAL lets readers and one writer work at once).
 
+mod artifact;
 mod machine;
 mod query;
 mod schema;
 mod store;
 mod types;
 
+pub use artifact::hash_artifact;
 pub use machine::Machine;
 pub use query::{DiffRow, RmReport, RunDiff, RunSummary};
 pub use schema::SCHEMA_VERSION;

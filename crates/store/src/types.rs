@@ -162,6 +162,15 @@ impl VariantSpec {
         }
     }
 
+    /// Points the variant at its artifact (file or folder) and records its sha256 and size.
+    pub fn with_artifact(mut self, path: &std::path::Path) -> crate::Result<Self> {
+        let (sha, size) = crate::hash_artifact(path)?;
+        self.artifact_path = Some(path.to_path_buf());
+        self.artifact_sha256 = Some(sha);
+        self.size_bytes = Some(size);
+        Ok(self)
+    }
+
     /// The content hash: source, recipe and artifact bytes. Label, path and manifest text are
     /// not part of it (moving or renaming a file does not make a new variant).
     pub fn id(&self) -> String {

@@ -410,3 +410,33 @@ fn schema_is_versioned() {
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, Error::NewerSchema { .. }), "{err}");
 }
+
+#[test]
+fn artifacts_are_hashed_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.gguf");
+    std::fs::write(&file, b"abc").unwrap();
+    let v = VariantSpec::new("q4", "m").with_artifact(&file).unwrap();
+    // sha256("abc")
+    assert_eq!(
+        v.artifact_sha256.as_deref(),
+        Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(v.size_bytes, Some(3));
+    let folder = dir.path().join("hf");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("config.json"), b"{}").unwrap();
+    std::fs::write(folder.join("sub/w.safetensors"), b"abc").unwrap();
+    let (a, size) = hash_artifact(&folder).unwrap();
+    assert_eq!(size, 5);
+    // Moving the folder keeps the hash; changing a byte changes it.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&folder, &moved).unwrap();
+    assert_eq!(hash_artifact(&moved).unwrap().0, a);
+    std::fs::write(moved.join("config.json"), b"{ }").unwrap();
+    assert_ne!(hash_artifact(&moved).unwrap().0, a);
+    assert!(matches!(
+        hash_artifact(&dir.path().join("nope")),
+        Err(Error::Io { .. })
+    ));
+}
