@@ -73,6 +73,8 @@ pub enum Error {
         "run '{0}' exists with a different config: choose another name or `tradeoff runs rm {0}`"
     )]
     RunNameTaken(String),
+    #[error("run '{0}' was started on another machine: resume it there, or start a new run (another name)")]
+    OtherMachine(String),
     #[error("no result {0} in the store")]
     NoResult(ResultId),
     #[error("variant {0} is not in the store: upsert it first")]

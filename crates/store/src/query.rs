@@ -167,12 +167,15 @@ impl Store {
     /// The run's variants in the order they were added.
     pub fn variants(&self, run: RunId) -> Result<Vec<RunVariant>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {VARIANT_COLS}, rv.role FROM run_variants rv JOIN variants v ON v.id = rv.variant
-             WHERE rv.run = ?1 ORDER BY rv.position"
+            "SELECT {VARIANT_COLS}, rv.role, rv.label FROM run_variants rv
+             JOIN variants v ON v.id = rv.variant WHERE rv.run = ?1 ORDER BY rv.position"
         ))?;
         let rows = stmt.query_map([run], |r| {
+            let mut variant = variant_from_row(r)?;
+            // The run's own name for it.
+            variant.label = r.get(12)?;
             Ok(RunVariant {
-                variant: variant_from_row(r)?,
+                variant,
                 role: if r.get::<_, String>(11)? == "baseline" {
                     Role::Baseline
                 } else {

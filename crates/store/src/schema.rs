@@ -46,6 +46,8 @@ CREATE TABLE run_variants (
     run      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     variant  TEXT NOT NULL REFERENCES variants(id),
     role     TEXT NOT NULL CHECK (role IN ('baseline', 'candidate')),
+    -- The name this run gave it (the same content may be called differently elsewhere).
+    label    TEXT NOT NULL,
     position INTEGER NOT NULL,
     PRIMARY KEY (run, variant)
 );

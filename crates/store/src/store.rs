@@ -99,15 +99,19 @@ impl Store {
                 name
             }
         };
-        let existing: Option<(RunId, String)> = tx
+        let existing: Option<(RunId, String, String)> = tx
             .query_row(
-                "SELECT id, config_sha256 FROM runs WHERE name = ?1",
+                "SELECT id, config_sha256, machine_fp FROM runs WHERE name = ?1",
                 [&name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         let begun = match existing {
-            Some((id, sha)) if sha == config_sha => {
+            // Perf results of a run must come from one machine.
+            Some((_, sha, fp)) if sha == config_sha && fp != spec.machine.fingerprint() => {
+                return Err(Error::OtherMachine(name))
+            }
+            Some((id, sha, _)) if sha == config_sha => {
                 tx.execute(
                     "UPDATE runs SET status = 'running', ended_unix = NULL WHERE id = ?1",
                     [id],
@@ -217,9 +221,10 @@ impl Store {
             |r| r.get(0),
         )?;
         tx.execute(
-            "INSERT INTO run_variants (run, variant, role, position) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run, variant) DO UPDATE SET role = excluded.role",
-            params![run, id, role.as_str(), position],
+            "INSERT INTO run_variants (run, variant, role, label, position)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (run, variant) DO UPDATE SET role = excluded.role, label = excluded.label",
+            params![run, id, role.as_str(), spec.label, position],
         )
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)

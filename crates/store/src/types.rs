@@ -187,6 +187,7 @@ impl VariantSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Variant {
     pub id: String,
+    /// The label it was first stored with; in a [`RunVariant`], that run's label.
     pub label: String,
     pub model: String,
     pub source_sha256: Option<String>,

@@ -232,6 +232,8 @@ fn finished_results_and_variants_are_reused_by_later_runs() {
         Started::Cached(id)
     );
     assert!(st.find_result(r2, &bench(&v)).unwrap().unwrap().reused);
+    assert_eq!(st.variants(r2).unwrap()[0].variant.label, "q4-renamed");
+    assert_eq!(st.variants(r1).unwrap()[0].variant.label, "q4");
     // Any input change is a different result.
     let mut other = bench(&v);
     other.seed = 1;
@@ -271,6 +273,9 @@ fn run_names_and_errors() {
         st.begin_run(&spec("different config", "same")),
         Err(Error::RunNameTaken(_))
     ));
+    let mut moved = spec("x", "same");
+    moved.machine.threads = 64;
+    assert!(matches!(st.begin_run(&moved), Err(Error::OtherMachine(_))));
     let mut unnamed = spec("x", "ignored");
     unnamed.name = None;
     let a = st.begin_run(&unnamed).unwrap();
