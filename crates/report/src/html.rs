@@ -21,7 +21,7 @@ tr.base td{background:#f3f7fc}.sig{color:#b00;font-weight:bold}.ns{color:#777}
 .chart .label{font-size:12px;fill:#222}.chart .pt{font-size:11px;fill:#222}.chart .whisker{stroke:#333;stroke-width:1.2}
 .scroll{overflow-x:auto}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{background:#f7f7f7;padding:8px;overflow-x:auto}
 details summary{cursor:pointer;color:#335}
-@media print{.scroll{overflow:visible}.charts{display:block}}
+@media print{body{max-width:none}.scroll{overflow:visible}figure{break-inside:avoid}table{font-size:10px}th,td{white-space:normal;padding:2px 4px}}
 "#;
 
 /// Renders the whole report.
