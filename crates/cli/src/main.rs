@@ -45,6 +45,15 @@ enum Cmd {
     Quality(cmd::measure::QualityArgs),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
     Bench(cmd::measure::BenchArgs),
+    /// List, show, compare and remove the runs in the run store.
+    #[command(subcommand)]
+    Runs(cmd::runs::RunsCmd),
+    /// Write a run's trade-off report: HTML (Pareto charts, significance vs baseline), CSV,
+    /// JSON, PDF.
+    Report(cmd::report::ReportArgs),
+    /// Export a run to another tool.
+    #[command(subcommand)]
+    Export(cmd::export::ExportCmd),
 }
 
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
@@ -76,6 +85,9 @@ fn main() -> ExitCode {
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
+        Cmd::Runs(c) => cmd::runs::run(c),
+        Cmd::Report(a) => cmd::report::run(&a),
+        Cmd::Export(c) => cmd::export::run(c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

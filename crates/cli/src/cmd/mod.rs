@@ -1,4 +1,7 @@
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod measure;
 pub mod models;
+pub mod report;
+pub mod runs;

@@ -1,0 +1,138 @@
+//! The SQLite schema and its migrations. `PRAGMA user_version` holds how many migrations have
+//! run; a migration is appended, never edited, once released.
+
+use crate::{Error, Result};
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version up.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    r#"
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    config        TEXT NOT NULL,
+    config_sha256 TEXT NOT NULL,
+    tool_version  TEXT NOT NULL,
+    git_rev       TEXT,
+    cpu           TEXT NOT NULL,
+    threads       INTEGER NOT NULL,
+    ram_bytes     INTEGER NOT NULL,
+    gpu           TEXT,
+    os            TEXT NOT NULL,
+    hostname      TEXT NOT NULL,
+    machine_fp    TEXT NOT NULL,
+    started_unix  REAL NOT NULL,
+    ended_unix    REAL,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed'))
+);
+
+-- A variant is its content: the same recipe on the same source gives the same id in any run.
+CREATE TABLE variants (
+    id              TEXT PRIMARY KEY,
+    label           TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    source_sha256   TEXT,
+    recipe          TEXT NOT NULL,
+    manifest        TEXT NOT NULL,
+    artifact_path   TEXT,
+    artifact_sha256 TEXT,
+    size_bytes      INTEGER,
+    note            TEXT,
+    created_unix    REAL NOT NULL
+);
+
+CREATE TABLE run_variants (
+    run      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    variant  TEXT NOT NULL REFERENCES variants(id),
+    role     TEXT NOT NULL CHECK (role IN ('baseline', 'candidate')),
+    -- The name this run gave it (the same content may be called differently elsewhere).
+    label    TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (run, variant)
+);
+
+-- One measurement of one variant. `cache_key` hashes every input that changes the outcome, so
+-- a later run asking for the same thing gets this row instead of recomputing it.
+CREATE TABLE results (
+    id              INTEGER PRIMARY KEY,
+    cache_key       TEXT NOT NULL UNIQUE,
+    variant         TEXT NOT NULL REFERENCES variants(id),
+    kind            TEXT NOT NULL CHECK (kind IN ('bench', 'quality', 'perf')),
+    name            TEXT NOT NULL,
+    dataset_name    TEXT,
+    dataset_sha256  TEXT,
+    prompt_template TEXT,
+    generation      TEXT,
+    seed            INTEGER NOT NULL,
+    n               INTEGER NOT NULL,
+    k               TEXT NOT NULL,
+    params          TEXT NOT NULL,
+    machine_fp      TEXT,
+    record          TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    error           TEXT,
+    run             INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    started_unix    REAL NOT NULL,
+    ended_unix      REAL
+);
+CREATE INDEX results_variant ON results(variant);
+
+-- Which runs use a result; `reused` = it was computed by an earlier run.
+CREATE TABLE run_results (
+    run    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    result INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    reused INTEGER NOT NULL,
+    PRIMARY KEY (run, result)
+);
+CREATE INDEX run_results_result ON run_results(result);
+
+CREATE TABLE metrics (
+    result           INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    name             TEXT NOT NULL,
+    value            REAL,
+    ci_lo            REAL,
+    ci_hi            REAL,
+    n                INTEGER,
+    unit             TEXT,
+    higher_is_better INTEGER NOT NULL,
+    PRIMARY KEY (result, name)
+);
+CREATE INDEX metrics_name ON metrics(name);
+
+CREATE TABLE samples (
+    result     INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    task_id    TEXT NOT NULL,
+    sample     INTEGER NOT NULL,
+    passed     INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    detail     TEXT,
+    tokens     INTEGER,
+    exec_s     REAL,
+    gen_s      REAL,
+    completion TEXT,
+    PRIMARY KEY (result, task_id, sample)
+);
+"#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database up to [`SCHEMA_VERSION`], one transaction per migration.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let have: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if have > SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            have,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
