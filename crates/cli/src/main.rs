@@ -45,6 +45,9 @@ enum Cmd {
     Quality(cmd::measure::QualityArgs),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
     Bench(cmd::measure::BenchArgs),
+    /// The main job: build every variant a config names, evaluate and measure each, store the
+    /// results and write the trade-off report (resumable, cached by content hash).
+    Sweep(cmd::sweep::SweepArgs),
     /// List, show, compare and remove the runs in the run store.
     #[command(subcommand)]
     Runs(cmd::runs::RunsCmd),
@@ -59,7 +62,10 @@ enum Cmd {
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
 /// of an OpenAI-compatible server (`http://host:port/v1#model-id`).
 pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
-    Ok(tradeoff_engine::open_engine(spec, tradeoff_engine::LoadOptions::default())?)
+    Ok(tradeoff_engine::open_engine(
+        spec,
+        tradeoff_engine::LoadOptions::default(),
+    )?)
 }
 
 fn main() -> ExitCode {
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
+        Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads),
         Cmd::Runs(c) => cmd::runs::run(c),
         Cmd::Report(a) => cmd::report::run(&a),
         Cmd::Export(c) => cmd::export::run(c),

@@ -228,7 +228,12 @@ impl Rope {
 }
 
 impl Model {
-    pub(crate) fn load(src: &mut Source, cfg: Config, device: &Device, dequantize: bool) -> Result<Self> {
+    pub(crate) fn load(
+        src: &mut Source,
+        cfg: Config,
+        device: &Device,
+        dequantize: bool,
+    ) -> Result<Self> {
         if cfg.head_dim / 2 > 256 {
             return Err(crate::Error::model(
                 src.path(),
@@ -320,7 +325,11 @@ impl Model {
     /// Runs the new tokens of every segment through the model, appending to their caches.
     /// Returns logits rows, segment by segment: every new token's where `all_logits`, else
     /// the last one's. Rows of one segment do not depend on the other segments.
-    pub fn forward(&self, segs: &mut [Segment<'_>], mut hook: Option<&mut dyn Hook>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        segs: &mut [Segment<'_>],
+        mut hook: Option<&mut dyn Hook>,
+    ) -> Result<Tensor> {
         let cfg = &self.cfg;
         let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
         let kv_dim = self.kv_dim();
@@ -439,7 +448,17 @@ fn to_rows(t: &Tensor) -> Result<Vec<f32>> {
 
 /// Causal attention of one query row (all heads) over the first `len` cached positions.
 #[allow(clippy::too_many_arguments)]
-fn attend(out: &mut [f32], q: &[f32], k: &[f32], v: &[f32], len: usize, nh: usize, nkv: usize, hd: usize, scale: f32) {
+fn attend(
+    out: &mut [f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    len: usize,
+    nh: usize,
+    nkv: usize,
+    hd: usize,
+    scale: f32,
+) {
     let group = nh / nkv;
     let kv_dim = nkv * hd;
     let mut scores = vec![0f32; len];
@@ -498,7 +517,10 @@ mod tests {
     use super::*;
 
     fn close(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     #[test]
@@ -507,11 +529,16 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (1, nh, t, hd), &Device::Cpu).unwrap();
         for interleaved in [true, false] {
             let rope = Rope {
-                inv_freq: (0..hd / 2).map(|i| 1.0 / 10_000f32.powf(2.0 * i as f32 / hd as f32)).collect(),
+                inv_freq: (0..hd / 2)
+                    .map(|i| 1.0 / 10_000f32.powf(2.0 * i as f32 / hd as f32))
+                    .collect(),
                 interleaved,
             };
             let pos: Vec<f32> = (0..t).map(|p| p as f32).collect();
-            let freqs: Vec<f32> = pos.iter().flat_map(|&p| rope.inv_freq.iter().map(move |f| p * f)).collect();
+            let freqs: Vec<f32> = pos
+                .iter()
+                .flat_map(|&p| rope.inv_freq.iter().map(move |f| p * f))
+                .collect();
             let freqs = Tensor::from_vec(freqs, (t, hd / 2), &Device::Cpu).unwrap();
             let (cos, sin) = (freqs.cos().unwrap(), freqs.sin().unwrap());
             let want = if interleaved {
@@ -520,11 +547,31 @@ mod tests {
                 candle_nn::rotary_emb::rope(&x, &cos, &sin).unwrap()
             };
             // Ours works on [pos][head * hd] rows.
-            let mut rows = x.squeeze(0).unwrap().transpose(0, 1).unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let mut rows = x
+                .squeeze(0)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             for (p, row) in rows.chunks_mut(nh * hd).enumerate() {
                 rope.apply(row, hd, p);
             }
-            let want = want.squeeze(0).unwrap().transpose(0, 1).unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let want = want
+                .squeeze(0)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             assert!(close(&rows, &want) < 1e-5, "interleaved={interleaved}");
         }
     }
@@ -538,11 +585,29 @@ mod tests {
         let mut out = vec![0f32; nh * hd];
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let scale = 1.0 / (hd as f32).sqrt();
-        attend(&mut out, &flat(&q), &flat(&k), &flat(&v), len, nh, nkv, hd, scale);
+        attend(
+            &mut out,
+            &flat(&q),
+            &flat(&k),
+            &flat(&v),
+            len,
+            nh,
+            nkv,
+            hd,
+            scale,
+        );
         for h in 0..nh {
             let kh = k.narrow(1, h / 2, 1).unwrap().squeeze(1).unwrap();
             let vh = v.narrow(1, h / 2, 1).unwrap().squeeze(1).unwrap();
-            let s = (q.get(h).unwrap().unsqueeze(0).unwrap().matmul(&kh.t().unwrap()).unwrap() * scale as f64).unwrap();
+            let s = (q
+                .get(h)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap()
+                .matmul(&kh.t().unwrap())
+                .unwrap()
+                * scale as f64)
+                .unwrap();
             let p = candle_nn::ops::softmax_last_dim(&s).unwrap();
             let o = flat(&p.matmul(&vh).unwrap());
             assert!(close(&out[h * hd..(h + 1) * hd], &o) < 1e-5, "head {h}");

@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) enum Source {
     Gguf(Box<Gguf>),
-    Safetensors {
-        dir: PathBuf,
-        st: MmapedSafetensors,
-    },
+    Safetensors { dir: PathBuf, st: MmapedSafetensors },
 }
 
 /// Maps a GGUF tensor name to its Hugging Face name.
@@ -82,7 +79,12 @@ impl Source {
     /// A weight matrix [out, in]: quantized GGUF types stay quantized (matmuls run on the
     /// quantized data); float types become f32 tensors.
     /// With `dequantize`, quantized weights are expanded to f32 (a float reference model).
-    pub(crate) fn matrix(&mut self, name: &str, device: &Device, dequantize: bool) -> Result<QMatMul> {
+    pub(crate) fn matrix(
+        &mut self,
+        name: &str,
+        device: &Device,
+        dequantize: bool,
+    ) -> Result<QMatMul> {
         match self {
             Source::Gguf(g) => {
                 let qt = g.tensor(name, device)?;

@@ -76,6 +76,16 @@ pub struct Evaluator<'a> {
     pub on_problem: Option<&'a (dyn Fn(&ProblemOutcome) + Sync)>,
 }
 
+/// The text sent to the model: the chat template applied, the answer's prefill appended.
+fn prompt_text(engine: &dyn Engine, p: &Prompt) -> Result<String> {
+    Ok(match p {
+        Prompt::Completion { text, .. } => text.clone(),
+        Prompt::Chat {
+            messages, prefill, ..
+        } => engine.render_chat(messages, true)? + prefill,
+    })
+}
+
 /// One sample on its way to the worker pool.
 struct Job {
     /// Position in the run's problem list.
@@ -121,12 +131,7 @@ impl<'a> Evaluator<'a> {
         let prompts: Vec<Prompt> = sel.iter().map(|&i| self.bench.prompt(i, style)).collect();
         let texts = prompts
             .iter()
-            .map(|p| match p {
-                Prompt::Completion { text, .. } => Ok(text.clone()),
-                Prompt::Chat {
-                    messages, prefill, ..
-                } => Ok(engine.render_chat(messages, true)? + prefill),
-            })
+            .map(|p| prompt_text(engine, p))
             .collect::<Result<Vec<String>>>()?;
         let reqs: Vec<GenRequest> = prompts
             .iter()
@@ -221,7 +226,12 @@ impl<'a> Evaluator<'a> {
                 }
                 None => {
                     let p = &self.resume[self.bench.task_id(i)];
-                    m_texts.push(p.prompt.clone());
+                    // A store keeps samples, not prompts: render it again (deterministic).
+                    m_texts.push(if p.prompt.is_empty() {
+                        prompt_text(engine, &self.bench.prompt(i, style))?
+                    } else {
+                        p.prompt.clone()
+                    });
                     m_out.push(p.samples.clone());
                     m_lim.push(p.time_limit_s.unwrap_or(0.0));
                     m_tim.push(p.timing.clone());

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tradeoff_assets::corpus::Corpus;
-use tradeoff_engine::{Model, Segment, Tokenizer};
+use tradeoff_engine::{LoadOptions, LocalEngine, Model, ModelPath, Segment, Tokenizer};
 use tradeoff_eval::Metric;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -259,6 +259,45 @@ impl Baseline {
             top_logp,
             continuations,
         })
+    }
+
+    /// The baseline of the model at `mp` (named `name` in records), from the on-disk cache
+    /// under `cache_dir` or computed once and saved there. A quantized GGUF is dequantized to
+    /// f32 first: the closest thing to the original weights when no f16 file exists.
+    pub fn obtain(
+        name: &str,
+        mp: &ModelPath,
+        corpus: &Corpus,
+        o: &QualityOptions,
+        cache_dir: &Path,
+    ) -> Result<Self> {
+        let (sha, weights) = match mp {
+            ModelPath::Gguf(p) => (
+                tradeoff_assets::sha256_cached(p)?,
+                "GGUF dequantized to f32 (no f16 original available offline)",
+            ),
+            ModelPath::HfDir(p) => (format!("dir:{}", p.display()), "safetensors as stored"),
+        };
+        let path = Self::cache_path(cache_dir, &sha, weights, corpus, o);
+        if path.is_file() {
+            tracing::info!("baseline: cached {}", path.display());
+            return Self::load(&path);
+        }
+        tracing::info!(
+            "baseline: {name} ({weights}) on {} windows of {} tokens",
+            o.max_chunks,
+            o.ctx
+        );
+        let e = LocalEngine::load(
+            mp,
+            LoadOptions {
+                dequantize: true,
+                ..Default::default()
+            },
+        )?;
+        let b = Self::compute(&e.model, &e.tokenizer, corpus, o, (name, &sha, weights))?;
+        b.save(&path)?;
+        Ok(b)
     }
 
     /// Where a baseline with this identity is cached.

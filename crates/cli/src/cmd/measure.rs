@@ -73,37 +73,17 @@ pub fn run_quality(a: QualityArgs) -> Result<()> {
     };
     let corpus = tradeoff_assets::corpus::eval_corpus()?;
     let bmp = resolve(&a.baseline)?;
-    let bsha = model_id(&bmp)?;
-    let weights = match &bmp {
-        ModelPath::Gguf(_) => "GGUF dequantized to f32 (no f16 original available offline)",
-        ModelPath::HfDir(_) => "safetensors as stored",
-    };
-    let path = Baseline::cache_path(&tradeoff_assets::cache_dir(), &bsha, weights, &corpus, &o);
-    let base = if path.is_file() {
-        eprintln!("baseline: cached {}", path.display());
-        Baseline::load(&path)?
-    } else {
-        eprintln!(
-            "baseline: {} ({weights}) on {} windows of {} tokens",
-            a.baseline, o.max_chunks, o.ctx
-        );
-        let be = LocalEngine::load(
-            &bmp,
-            LoadOptions {
-                dequantize: true,
-                ..Default::default()
-            },
-        )?;
-        let b = Baseline::compute(
-            &be.model,
-            &be.tokenizer,
-            &corpus,
-            &o,
-            (&a.baseline, &bsha, weights),
-        )?;
-        b.save(&path)?;
-        b
-    };
+    eprintln!(
+        "baseline: {} ({} windows of {} tokens; cached after the first time)",
+        a.baseline, o.max_chunks, o.ctx
+    );
+    let base = Baseline::obtain(
+        &a.baseline,
+        &bmp,
+        &corpus,
+        &o,
+        &tradeoff_assets::cache_dir(),
+    )?;
     let vmp = resolve(&a.model)?;
     let vsha = model_id(&vmp)?;
     let ve = LocalEngine::load(&vmp, LoadOptions::default())?;

@@ -5,3 +5,4 @@ pub mod measure;
 pub mod models;
 pub mod report;
 pub mod runs;
+pub mod sweep;

@@ -51,7 +51,7 @@ pub struct ReportArgs {
 }
 
 /// A file name from a run name.
-fn stem(name: &str) -> String {
+pub fn stem(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_alphanumeric() || "-_.".contains(c) {

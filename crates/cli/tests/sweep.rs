@@ -1,0 +1,229 @@
+//! `tradeoff sweep` end to end on a tiny random model: a sweep killed with SIGKILL in the
+//! middle of an evaluation and run again ends with the same table as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
+use tradeoff_engine::Arch;
+use tradeoff_store::{Kind, Store};
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tradeoff"))
+}
+
+fn humaneval_pulled() -> bool {
+    let ok = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
+        .map(|a| a.is_pulled(&tradeoff_assets::cache_dir()))
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: HumanEval not pulled (tradeoff data pull humaneval)");
+    }
+    ok
+}
+
+fn config(dir: &Path, name: &str) -> PathBuf {
+    let model = dir.join("tiny-q8.gguf");
+    if !model.exists() {
+        let mut s = TinySpec::new(Arch::Qwen2);
+        s.dtype = candle_core::quantized::GgmlDType::Q8_0;
+        write_tiny_gguf(&model, &s).unwrap();
+    }
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"name = "{name}"
+models = ["{}"]
+seed = 3
+
+[[variant]]
+recipe = "original"
+[[variant]]
+recipe = "q4_0"
+
+[eval]
+benchmarks = ["humaneval"]
+limit = 24
+max_new_tokens = 12
+
+[quality]
+chunks = 3
+ctx = 64
+top_k = 16
+
+[perf]
+prompts = 2
+max_new_tokens = 6
+concurrency = 2
+"#,
+            model.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn sweep(cfg: &Path, store: &Path, variants: &Path) -> Command {
+    let mut c = Command::new(exe());
+    c.arg("sweep")
+        .arg(cfg)
+        .arg("--no-report")
+        .env("TRADEOFF_STORE", store)
+        .env("TRADEOFF_VARIANTS", variants)
+        .env("TRADEOFF_THREADS", "2");
+    c
+}
+
+fn samples_committed(store: &Path) -> usize {
+    let Ok(s) = Store::open(store) else { return 0 };
+    let Ok(runs) = s.list_runs() else { return 0 };
+    let mut n = 0;
+    for r in runs {
+        for res in s.results(r.id).unwrap_or_default() {
+            n += s.samples(res.id).map(|v| v.len()).unwrap_or(0);
+        }
+    }
+    n
+}
+
+/// (variant label, result kind, metric name) → value, perf left out (timings differ).
+fn table(store: &Path, run: &str) -> Vec<(String, String, String, String)> {
+    let s = Store::open(store).unwrap();
+    let run = s.resolve_run(run).unwrap();
+    let labels: std::collections::BTreeMap<String, String> = s
+        .variants(run.id)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.variant.id.clone(), v.variant.label.clone()))
+        .collect();
+    let mut rows = Vec::new();
+    for r in s.results(run.id).unwrap() {
+        if r.kind == Kind::Perf {
+            continue;
+        }
+        for m in &r.metrics {
+            if m.name.contains("_s") || m.name.contains("duration") {
+                continue;
+            }
+            rows.push((
+                labels[&r.variant].clone(),
+                r.name.clone(),
+                m.name.clone(),
+                format!("{:.9} {:?}", m.value, m.ci95),
+            ));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn killed_sweep_resumes_to_the_same_table() {
+    if !humaneval_pulled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let clean = config(d, "clean");
+    let out = sweep(&clean, &d.join("a.sqlite"), &d.join("va"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "clean sweep failed:\n{err}");
+
+    let killed = config(d, "killed");
+    let store_b = d.join("b.sqlite");
+    let mut child = sweep(&killed, &store_b, &d.join("vb"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while samples_committed(&store_b) < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "no samples committed"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sweep ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = samples_committed(&store_b);
+
+    let out = sweep(&killed, &store_b, &d.join("vb")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "resumed sweep failed:\n{err}");
+    assert!(stdout.contains("(resumed)"), "{stdout}");
+    assert!(
+        err.contains("resuming:"),
+        "committed problems were not reused:\n{err}"
+    );
+    assert!(samples_committed(&store_b) > before);
+
+    let (a, b) = (
+        table(&d.join("a.sqlite"), "clean"),
+        table(&store_b, "killed"),
+    );
+    assert!(
+        a.iter().any(|r| r.2 == "pass@1") && a.iter().any(|r| r.2 == "kld_mean"),
+        "{a:?}"
+    );
+    assert_eq!(a, b);
+
+    // A third run computes nothing.
+    let out = sweep(&killed, &store_b, &d.join("vb")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" 0 steps computed"), "{stdout}");
+
+    let rep = Command::new(exe())
+        .args(["report", "killed", "--no-pdf", "--out"])
+        .arg(d.join("report"))
+        .env("TRADEOFF_STORE", &store_b)
+        .output()
+        .unwrap();
+    assert!(
+        rep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    let html = std::fs::read_to_string(d.join("report/killed.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("dequantized"));
+}
+
+#[test]
+fn bad_configs_fail_with_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let run = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(exe())
+            .arg("sweep")
+            .arg(&cfg)
+            .env("TRADEOFF_STORE", dir.path().join("s.sqlite"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run("name = \"x\"\nmodels = [\"smollm2-135m\"]\n[[variant]]\nrecipe = \"original\"\n[eval]\nbenchmarks = [\"humaneval\"]\nmax_new_tokns = 3\n");
+    assert!(
+        e.contains("bad.toml: line 7") && e.contains("max_new_tokns"),
+        "{e}"
+    );
+    let e = run(
+        "name = \"x\"\nmodels = [\"no-such-model\"]\n[[variant]]\nrecipe = \"original\"\n[perf]\n",
+    );
+    assert!(e.contains("no-such-model") && e.contains("catalog"), "{e}");
+    assert_eq!(
+        e.trim().lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{e}"
+    );
+}

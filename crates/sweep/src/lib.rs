@@ -1,0 +1,721 @@
+//! `tradeoff sweep`: one config → models × compression recipes × measurements, every result
+//! in the run store.
+//!
+//! Everything is keyed by content: a variant folder by source hash + recipe hash, a result by
+//! the hash of every input ([`tradeoff_store::ResultSpec`]). So a rerun reuses what exists,
+//! and a run killed at any point resumes where it stopped: artifacts are written to temporary
+//! names and renamed, and each finished problem's samples are committed as it finishes.
+
+pub mod config;
+
+pub use config::SweepConfig;
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+use tradeoff_compress::{Calibration, Manifest, Recipe};
+use tradeoff_engine::{GenParams, LoadOptions, LocalEngine, ModelPath};
+use tradeoff_eval::{
+    bench, EvalOptions, Evaluator, ExecOptions, Executor, ProblemOutcome, SampleOutcome, Sandbox,
+    Style,
+};
+use tradeoff_measure::perf::PerfResult;
+use tradeoff_measure::{quality, Baseline, PerfOptions, QualityOptions};
+use tradeoff_store::{
+    Dataset, Kind, ResultId, ResultSpec, Role, RunSpec, Started, Status, Store, VariantSpec,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {msg}", path.display())]
+    Config { path: PathBuf, msg: String },
+    #[error(transparent)]
+    Store(#[from] tradeoff_store::Error),
+    #[error(transparent)]
+    Compress(#[from] tradeoff_compress::Error),
+    #[error(transparent)]
+    Engine(#[from] tradeoff_engine::Error),
+    #[error(transparent)]
+    Eval(#[from] tradeoff_eval::Error),
+    #[error(transparent)]
+    Measure(#[from] tradeoff_measure::Error),
+    #[error(transparent)]
+    Asset(#[from] tradeoff_assets::AssetError),
+    #[error("{0}")]
+    Step(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where things go and how the sweep runs.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub store: PathBuf,
+    /// Compressed artifacts, one folder each.
+    pub variants_dir: PathBuf,
+    /// Recipe files and calibration paths in the config are relative to this folder.
+    pub config_dir: PathBuf,
+    /// The `tradeoff` binary: perf is measured in a child process so that peak memory and
+    /// load time are the variant's own. `None`: measure in this process.
+    pub perf_exe: Option<PathBuf>,
+    /// Programs executed at once (default: all cores).
+    pub jobs: Option<usize>,
+    pub threads: Option<usize>,
+    pub progress: bool,
+}
+
+impl SweepOptions {
+    /// The defaults: store and variants under the cache dir, overridable by `TRADEOFF_STORE`
+    /// and `TRADEOFF_VARIANTS`.
+    pub fn new(config_dir: &Path) -> Self {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            store: env("TRADEOFF_STORE").unwrap_or_else(Store::default_path),
+            variants_dir: env("TRADEOFF_VARIANTS")
+                .unwrap_or_else(|| tradeoff_assets::cache_dir().join("variants")),
+            config_dir: config_dir.to_path_buf(),
+            perf_exe: None,
+            jobs: None,
+            threads: None,
+            progress: true,
+        }
+    }
+}
+
+/// How one step of the sweep ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Computed,
+    /// Found in the store or on disk (same hash): nothing recomputed.
+    Reused,
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub variant: String,
+    pub what: String,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub run_id: i64,
+    pub run_name: String,
+    pub resumed: bool,
+    pub steps: Vec<Step>,
+}
+
+impl Summary {
+    pub fn failures(&self) -> impl Iterator<Item = &Step> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed(_)))
+    }
+}
+
+/// A variant ready to measure.
+struct Built {
+    label: String,
+    id: String,
+    path: PathBuf,
+    /// The model's distributed file, whose dequantized weights are the quality baseline.
+    source: ModelPath,
+    model: String,
+}
+
+struct Sweep<'a> {
+    cfg: &'a SweepConfig,
+    opts: &'a SweepOptions,
+    store: Mutex<Store>,
+    run: i64,
+    steps: Vec<Step>,
+    n_steps: usize,
+    exec: Option<Executor>,
+    baselines: BTreeMap<String, Baseline>,
+}
+
+/// Runs (or resumes) the sweep `cfg` whose file text is `text`.
+pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary> {
+    let mut store = Store::open(&opts.store)?;
+    let begun = store.begin_run(&RunSpec::new(text).named(&cfg.name))?;
+    let per_variant = 1
+        + cfg.eval.as_ref().map_or(0, |e| e.benchmarks.len())
+        + usize::from(cfg.quality.is_some())
+        + usize::from(cfg.perf.is_some());
+    let mut sw = Sweep {
+        cfg,
+        opts,
+        store: Mutex::new(store),
+        run: begun.id,
+        steps: Vec::new(),
+        n_steps: cfg.models.len() * cfg.variants.len() * per_variant,
+        exec: None,
+        baselines: BTreeMap::new(),
+    };
+    let baseline = cfg.baseline();
+    for (mi, model) in cfg.models.iter().enumerate() {
+        let source = tradeoff_engine::resolve(model)?;
+        let source_sha = match &source {
+            ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
+            ModelPath::HfDir(p) => format!("dir:{}", p.display()),
+        };
+        for (vi, v) in cfg.variants.iter().enumerate() {
+            let role = if baseline == Some((mi, vi)) {
+                Role::Baseline
+            } else {
+                Role::Candidate
+            };
+            let label = if cfg.models.len() > 1 {
+                format!("{}/{}", model_stem(model), v.label())
+            } else {
+                v.label()
+            };
+            let built = match sw.step(&label, "build", |sw| {
+                sw.build(model, &source, &source_sha, v, &label, role)
+            }) {
+                Some(b) => b,
+                None => {
+                    sw.n_steps -= per_variant - 1;
+                    continue;
+                }
+            };
+            sw.measure(&built);
+        }
+    }
+    let failed = sw
+        .steps
+        .iter()
+        .any(|s| matches!(s.outcome, Outcome::Failed(_)));
+    let mut store = sw.store.into_inner().unwrap_or_else(|e| e.into_inner());
+    store.end_run(begun.id, if failed { Status::Failed } else { Status::Done })?;
+    Ok(Summary {
+        run_id: begun.id,
+        run_name: begun.name,
+        resumed: begun.resumed,
+        steps: sw.steps,
+    })
+}
+
+/// A short model name for labels: the catalog name, or a file's stem.
+fn model_stem(model: &str) -> String {
+    Path::new(model)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| model.to_string())
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A step's result: computed now, or reused.
+enum Done<T> {
+    Computed(T),
+    Reused(T),
+}
+
+impl Sweep<'_> {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one step with one retry (a transient failure, e.g. a killed child process, should
+    /// not sink a long sweep); a step that fails twice is recorded and the sweep goes on.
+    fn step<T>(
+        &mut self,
+        variant: &str,
+        what: &str,
+        mut f: impl FnMut(&mut Self) -> Result<Done<T>>,
+    ) -> Option<T> {
+        let i = self.steps.len() + 1;
+        if self.opts.progress {
+            eprintln!("[{i}/{}] {variant}: {what}", self.n_steps);
+        }
+        let t = Instant::now();
+        let mut res = f(self);
+        if let Err(e) = &res {
+            tracing::warn!("{variant}: {what} failed ({e}); retrying once");
+            res = f(self);
+        }
+        let (outcome, value) = match res {
+            Ok(Done::Computed(v)) => (Outcome::Computed, Some(v)),
+            Ok(Done::Reused(v)) => (Outcome::Reused, Some(v)),
+            Err(e) => {
+                eprintln!("[{i}/{}] {variant}: {what} FAILED: {e}", self.n_steps);
+                (Outcome::Failed(e.to_string()), None)
+            }
+        };
+        if self.opts.progress && outcome == Outcome::Reused {
+            eprintln!("    reused (same inputs as an earlier run)");
+        }
+        self.steps.push(Step {
+            variant: variant.to_string(),
+            what: what.to_string(),
+            outcome,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        value
+    }
+
+    fn build(
+        &mut self,
+        model: &str,
+        source: &ModelPath,
+        source_sha: &str,
+        v: &config::VariantConfig,
+        label: &str,
+        role: Role,
+    ) -> Result<Done<Built>> {
+        let recipe_arg = {
+            let p = self.opts.config_dir.join(&v.recipe);
+            if v.recipe.ends_with(".toml") && p.is_file() {
+                p.to_string_lossy().into_owned()
+            } else {
+                v.recipe.clone()
+            }
+        };
+        let recipe = Recipe::load(&recipe_arg)?;
+        let (path, mut spec, reused) = if recipe.is_original() {
+            let path = source.path().to_path_buf();
+            let mut spec = VariantSpec::new(label, model);
+            spec.recipe = json!({ "name": "original" });
+            spec.note = Some(
+                "the model as distributed; quality is measured against these weights \
+                 dequantized to f32 (no f16 original exists offline)"
+                    .into(),
+            );
+            (path, spec, false)
+        } else {
+            let ModelPath::Gguf(src) = source else {
+                return Err(Error::Step(format!(
+                    "recipe `{}` needs a GGUF source; {} is a safetensors folder",
+                    recipe.name,
+                    source.path().display()
+                )));
+            };
+            let dir = self.opts.variants_dir.join(format!(
+                "{}-{}-{}-{}",
+                sanitize(&model_stem(model)),
+                sanitize(&recipe.name),
+                recipe.short_hash(),
+                &source_sha[..8.min(source_sha.len())]
+            ));
+            let manifest = match Manifest::load(&dir) {
+                Ok(m) if m.source_sha256 == source_sha && dir.join("model.gguf").is_file() => {
+                    Some(m)
+                }
+                _ => None,
+            };
+            let reused = manifest.is_some();
+            let manifest = match manifest {
+                Some(m) => m,
+                None => {
+                    let calibration = match &v.calibration {
+                        Some(p) => Calibration::Path(self.opts.config_dir.join(p)),
+                        None => Calibration::Stdlib,
+                    };
+                    let bars = tradeoff_compress::Bars::new(self.opts.progress);
+                    tradeoff_compress::compress(&tradeoff_compress::Options {
+                        model: &src.to_string_lossy(),
+                        recipe: &recipe,
+                        out_dir: &dir,
+                        calibration,
+                        seed: self.cfg.seed,
+                        progress: &bars,
+                    })?
+                }
+            };
+            let path = dir.join("model.gguf");
+            let mut spec = VariantSpec::new(label, model);
+            spec.recipe = serde_json::to_value(&recipe).unwrap_or(Value::Null);
+            spec.manifest = serde_json::to_value(&manifest).unwrap_or(Value::Null);
+            (path, spec, reused)
+        };
+        spec.source_sha256 = Some(source_sha.to_string());
+        let spec = spec.with_artifact(&path)?;
+        let up = self.store().upsert_variant(self.run, &spec, role)?;
+        let b = Built {
+            label: label.to_string(),
+            id: up.id,
+            path,
+            source: source.clone(),
+            model: model.to_string(),
+        };
+        Ok(if reused || up.reused {
+            Done::Reused(b)
+        } else {
+            Done::Computed(b)
+        })
+    }
+
+    fn measure(&mut self, b: &Built) {
+        let mut engine: Option<LocalEngine> = None;
+        if let Some(e) = self.cfg.eval.clone() {
+            for name in &e.benchmarks {
+                self.step(&b.label, name, |sw| sw.bench(b, &e, name, &mut engine));
+            }
+        }
+        if let Some(q) = self.cfg.quality.clone() {
+            self.step(&b.label, "quality vs baseline", |sw| {
+                sw.quality(b, &q, &mut engine)
+            });
+        }
+        drop(engine);
+        if let Some(p) = self.cfg.perf.clone() {
+            self.step(&b.label, "perf", |sw| sw.perf(b, &p));
+        }
+    }
+
+    fn engine<'e>(
+        &self,
+        b: &Built,
+        slot: &'e mut Option<LocalEngine>,
+    ) -> Result<&'e mut LocalEngine> {
+        if slot.is_none() {
+            let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
+            *slot = Some(LocalEngine::load(&mp, LoadOptions::default())?);
+        }
+        Ok(slot.as_mut().expect("loaded above"))
+    }
+
+    fn bench(
+        &mut self,
+        b: &Built,
+        e: &config::EvalConfig,
+        name: &str,
+        engine: &mut Option<LocalEngine>,
+    ) -> Result<Done<()>> {
+        let bench = bench::load(
+            name,
+            &bench::LoadOptions {
+                cache_dir: tradeoff_assets::cache_dir(),
+                mbpp: Some(bench::default_mbpp_path()),
+                split: e.split.clone(),
+            },
+        )?;
+        let style = if e.style == "base" {
+            Style::Base
+        } else {
+            Style::Instruct
+        };
+        let params = GenParams {
+            max_new_tokens: e.max_new_tokens,
+            temperature: e.temperature,
+            seed: self.cfg.seed,
+            ..GenParams::default()
+        };
+        let ks: Vec<usize> = [1, 5, 10, 100].into_iter().filter(|&k| k <= e.n).collect();
+        let ds = bench.dataset();
+        let mut spec = ResultSpec::new(&b.id, Kind::Bench, name);
+        spec.dataset = Some(Dataset {
+            name: ds.name.clone(),
+            sha256: ds.sha256.clone(),
+        });
+        spec.prompt_template = Some(bench.template(style));
+        spec.generation = Some(serde_json::to_value(&params).unwrap_or(Value::Null));
+        spec.seed = self.cfg.seed;
+        spec.n = e.n;
+        spec.k = ks.clone();
+        spec.params = json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
+        let (id, done) = match self.store().begin_result(self.run, &spec)? {
+            Started::Cached(_) => return Ok(Done::Reused(())),
+            Started::Todo { id, done } => (id, done),
+        };
+        let resume = if done.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.resumed_problems(id, e.n)?
+        };
+        if !resume.is_empty() && self.opts.progress {
+            eprintln!("    resuming: {} problems already done", resume.len());
+        }
+        if self.exec.is_none() {
+            let sandbox = Sandbox::new()?;
+            tracing::info!("sandbox: {}", sandbox.isolation().describe());
+            self.exec = Some(Executor::new(
+                sandbox,
+                ExecOptions {
+                    python: None,
+                    warm_python: true,
+                    cache_dir: tradeoff_assets::cache_dir(),
+                },
+            ));
+        }
+        let exec = self.exec.as_ref().expect("created above");
+        match exec.prepare(bench.language()) {
+            Err(tradeoff_eval::Error::Toolchain(why)) => {
+                return Err(Error::Step(format!("{name} cannot run here: {why}")))
+            }
+            other => other?,
+        }
+        let mut opts = EvalOptions {
+            style,
+            n: e.n,
+            k: ks,
+            params,
+            limit: e.limit,
+            seed: self.cfg.seed,
+            progress: self.opts.progress,
+            ..EvalOptions::default()
+        };
+        if let Some(j) = self.opts.jobs {
+            opts.jobs = j.max(1);
+        }
+        let store = &self.store;
+        let commit = |p: &ProblemOutcome| {
+            let gen_s = p.timing.as_ref().map(|t| t.total_s);
+            let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, s) in p.samples.iter().enumerate() {
+                let row = tradeoff_store::SampleRow::from_outcome(&p.task_id, i as u32, s, gen_s);
+                if let Err(e) = st.add_sample(id, &row) {
+                    tracing::warn!("could not commit {} sample {i}: {e}", p.task_id);
+                }
+            }
+        };
+        let mut ev = Evaluator::new(bench.as_ref(), exec, opts);
+        ev.resume = resume;
+        ev.on_problem = Some(&commit);
+        let eng = {
+            if engine.is_none() {
+                let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
+                *engine = Some(LocalEngine::load(&mp, LoadOptions::default())?);
+            }
+            engine.as_mut().expect("loaded above")
+        };
+        let res = match ev.model(eng) {
+            Ok(r) => r,
+            Err(err) => {
+                self.store().fail_result(id, &err.to_string())?;
+                return Err(err.into());
+            }
+        };
+        if self.opts.progress {
+            if let Some(m) = res.metric("pass@1") {
+                let ci = m
+                    .ci95
+                    .map(|(lo, hi)| format!(" [{:.1}, {:.1}]", 100.0 * lo, 100.0 * hi))
+                    .unwrap_or_default();
+                eprintln!("    pass@1 {:.1}%{ci}", 100.0 * m.value);
+            }
+        }
+        self.store().finish_bench(id, &res)?;
+        Ok(Done::Computed(()))
+    }
+
+    /// Problems an interrupted attempt finished (all `n` samples committed), rebuilt from the
+    /// store so the evaluator generates only the rest.
+    fn resumed_problems(&self, id: ResultId, n: usize) -> Result<BTreeMap<String, ProblemOutcome>> {
+        let rows = self.store().samples(id)?;
+        let mut by_task: BTreeMap<String, Vec<tradeoff_store::SampleRow>> = BTreeMap::new();
+        for r in rows {
+            by_task.entry(r.task_id.clone()).or_default().push(r);
+        }
+        let mut out = BTreeMap::new();
+        for (task, mut rows) in by_task {
+            rows.sort_by_key(|r| r.sample);
+            if rows.len() < n {
+                continue;
+            }
+            let samples = rows
+                .iter()
+                .map(|r| SampleOutcome {
+                    completion: r.completion.clone().unwrap_or_default(),
+                    program: String::new(),
+                    status: serde_json::from_value(json!(r.status))
+                        .unwrap_or(tradeoff_eval::Status::Error),
+                    passed: r.passed,
+                    detail: r.detail.clone(),
+                    exec_s: r.exec_s,
+                    cpu_s: None,
+                    score: None,
+                    tokens: r.tokens.map(|t| t as usize),
+                    finish: None,
+                })
+                .collect();
+            out.insert(
+                task.clone(),
+                ProblemOutcome {
+                    task_id: task,
+                    prompt: String::new(),
+                    time_limit_s: None,
+                    timing: None,
+                    samples,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn quality(
+        &mut self,
+        b: &Built,
+        q: &config::QualityConfig,
+        engine: &mut Option<LocalEngine>,
+    ) -> Result<Done<()>> {
+        let o = QualityOptions {
+            ctx: q.ctx,
+            max_chunks: q.chunks,
+            top_k: q.top_k,
+            seed: self.cfg.seed,
+            ..Default::default()
+        };
+        // Greedy continuations start inside a window: keep their prompt within one.
+        let o = QualityOptions {
+            continuation_prompt: o.continuation_prompt.min(q.ctx / 2),
+            ..o
+        };
+        let corpus = tradeoff_assets::corpus::eval_corpus()?;
+        let src_sha = match &b.source {
+            ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
+            ModelPath::HfDir(p) => format!("dir:{}", p.display()),
+        };
+        let mut spec = ResultSpec::new(&b.id, Kind::Quality, "quality");
+        spec.dataset = Some(Dataset {
+            name: corpus.name.clone(),
+            sha256: corpus.sha256.clone(),
+        });
+        spec.seed = self.cfg.seed;
+        spec.params = json!({ "options": o, "baseline_sha256": src_sha, "baseline_weights": "dequantized f32" });
+        let id = match self.store().begin_result(self.run, &spec)? {
+            Started::Cached(_) => return Ok(Done::Reused(())),
+            Started::Todo { id, .. } => id,
+        };
+        if !self.baselines.contains_key(&src_sha) {
+            let base = Baseline::obtain(
+                &b.model,
+                &b.source,
+                &corpus,
+                &o,
+                &tradeoff_assets::cache_dir(),
+            )?;
+            self.baselines.insert(src_sha.clone(), base);
+        }
+        let eng = self.engine(b, engine)?;
+        let base = &self.baselines[&src_sha];
+        let vsha = tradeoff_assets::sha256_cached(&b.path)?;
+        let r = quality::measure(
+            &eng.model,
+            &eng.tokenizer,
+            &corpus,
+            base,
+            &o,
+            (&b.label, Some(&vsha)),
+        )?;
+        if self.opts.progress {
+            let get = |n: &str| r.metric(n).map_or(f64::NAN, |m| m.value);
+            eprintln!(
+                "    KLD {:.4}  PPL {:.3} (baseline {:.3})  top-1 {:.1}%",
+                get("kld_mean"),
+                get("ppl"),
+                get("ppl_base"),
+                100.0 * get("top1_agreement")
+            );
+        }
+        self.store().finish_result(id, &r.metrics, &r)?;
+        Ok(Done::Computed(()))
+    }
+
+    fn perf(&mut self, b: &Built, p: &config::PerfConfig) -> Result<Done<()>> {
+        let o = PerfOptions {
+            prompts: p.prompts,
+            max_new_tokens: p.max_new_tokens,
+            concurrency: p.concurrency,
+            price_per_hour: p.price_per_hour,
+            seed: self.cfg.seed,
+            ..Default::default()
+        };
+        let mut spec = ResultSpec::new(&b.id, Kind::Perf, "perf");
+        spec.seed = self.cfg.seed;
+        spec.params = json!({ "options": o, "threads": self.opts.threads });
+        let id = match self.store().begin_result(self.run, &spec)? {
+            Started::Cached(_) => return Ok(Done::Reused(())),
+            Started::Todo { id, .. } => id,
+        };
+        let r = match &self.opts.perf_exe {
+            Some(exe) => self.perf_child(exe, b, p)?,
+            None => {
+                let t = Instant::now();
+                let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
+                let info = tradeoff_engine::inspect(&mp)?;
+                let mut e = LocalEngine::load(&mp, LoadOptions::default())?;
+                e.opts.max_batch = p.concurrency.max(1);
+                let file = tradeoff_measure::perf::FileInfo {
+                    path: info.path.clone(),
+                    bytes: info.file_bytes,
+                    n_params: info.n_params,
+                    bits_per_weight: info.bits_per_weight,
+                };
+                tradeoff_measure::perf::run(
+                    &mut e,
+                    &o,
+                    Some(t.elapsed().as_secs_f64()),
+                    Some(file),
+                )?
+            }
+        };
+        if self.opts.progress {
+            let get = |n: &str| r.metric(n).map_or(f64::NAN, |m| m.value);
+            eprintln!(
+                "    decode {:.1} tok/s  TTFT {:.3} s  p90 {:.2} s  peak RSS {:.0} MiB",
+                get("decode_tok_s"),
+                get("ttft_s"),
+                get("latency_p90_s"),
+                get("peak_rss_bytes") / (1 << 20) as f64
+            );
+        }
+        self.store().finish_result(id, &r.metrics, &r)?;
+        Ok(Done::Computed(()))
+    }
+
+    /// `tradeoff bench` in a child process: its peak RSS and load time are the variant's.
+    fn perf_child(&self, exe: &Path, b: &Built, p: &config::PerfConfig) -> Result<PerfResult> {
+        let tmp = self
+            .opts
+            .variants_dir
+            .join(format!(".perf-{}.json", std::process::id()));
+        std::fs::create_dir_all(&self.opts.variants_dir)
+            .map_err(|e| Error::Step(format!("{}: {e}", self.opts.variants_dir.display())))?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("bench")
+            .arg("--model")
+            .arg(&b.path)
+            .args(["--prompts", &p.prompts.to_string()])
+            .args(["--max-new-tokens", &p.max_new_tokens.to_string()])
+            .args(["--concurrency", &p.concurrency.to_string()])
+            .args(["--price-per-hour", &p.price_per_hour.to_string()])
+            .arg("--out")
+            .arg(&tmp)
+            .stdout(std::process::Stdio::null());
+        if let Some(t) = self.opts.threads {
+            cmd.args(["--threads", &t.to_string()]);
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| Error::Step(format!("running {} bench: {e}", exe.display())))?;
+        if !status.success() {
+            return Err(Error::Step(format!(
+                "`tradeoff bench` exited with {status}"
+            )));
+        }
+        let text = std::fs::read_to_string(&tmp)
+            .map_err(|e| Error::Step(format!("{}: {e}", tmp.display())))?;
+        let _ = std::fs::remove_file(&tmp);
+        serde_json::from_str(&text).map_err(|e| Error::Step(format!("bench record: {e}")))
+    }
+}
