@@ -74,7 +74,7 @@ impl Progress for Quiet {}
 
 pub struct Bars;
 impl Bars {
-    pub fn new(_enabled: bool) -> Self {
+    pub fn new() -> Self {
         Bars
     }
 }

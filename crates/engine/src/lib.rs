@@ -33,6 +33,9 @@ pub fn init_threads(n: Option<usize>) {
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(n) = n.filter(|&n| n > 0) {
         b = b.num_threads(n);
+        // candle's quantized matmuls run on its own pool, sized from this variable when it
+        // first starts: without it `--threads` would not limit them.
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
     }
     let _ = b.build_global();
 }

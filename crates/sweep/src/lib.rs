@@ -144,6 +144,12 @@ struct Sweep<'a> {
 
 /// Runs (or resumes) the sweep `cfg` whose file text is `text`.
 pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary> {
+    // Every model must be there before anything is recorded (the error names the pull command).
+    let sources = cfg
+        .models
+        .iter()
+        .map(|m| tradeoff_engine::resolve(m))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut store = Store::open(&opts.store)?;
     let begun = store.begin_run(&RunSpec::new(text).named(&cfg.name))?;
     let per_variant = 1
@@ -161,8 +167,7 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
         baselines: BTreeMap::new(),
     };
     let baseline = cfg.baseline();
-    for (mi, model) in cfg.models.iter().enumerate() {
-        let source = tradeoff_engine::resolve(model)?;
+    for (mi, (model, source)) in cfg.models.iter().zip(sources).enumerate() {
         let source_sha = match &source {
             ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
             ModelPath::HfDir(p) => format!("dir:{}", p.display()),
@@ -330,14 +335,18 @@ impl Sweep<'_> {
                         Some(p) => Calibration::Path(self.opts.config_dir.join(p)),
                         None => Calibration::Stdlib,
                     };
-                    let bars = tradeoff_compress::Bars::new(self.opts.progress);
+                    let bars: Box<dyn tradeoff_compress::Progress> = if self.opts.progress {
+                        Box::new(tradeoff_compress::Bars::new())
+                    } else {
+                        Box::new(tradeoff_compress::Quiet)
+                    };
                     tradeoff_compress::compress(&tradeoff_compress::Options {
                         model: &src.to_string_lossy(),
                         recipe: &recipe,
                         out_dir: &dir,
                         calibration,
                         seed: self.cfg.seed,
-                        progress: &bars,
+                        progress: bars.as_ref(),
                     })?
                 }
             };
