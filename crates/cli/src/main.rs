@@ -43,6 +43,9 @@ enum Cmd {
     EvalSamples(cmd::eval::SamplesArgs),
     /// Compare a variant with its baseline: perplexity, KL divergence, top-1 agreement, RMS Δp.
     Quality(cmd::measure::QualityArgs),
+    /// Compress a model with a recipe (quantization, pruning, layer drop) into a GGUF
+    /// artifact with a manifest.
+    Compress(cmd::compress::CompressArgs),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
     Bench(cmd::measure::BenchArgs),
     /// List, show, compare and remove the runs in the run store.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => cmd::eval::run(&a),
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
+        Cmd::Compress(a) => cmd::compress::run(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
         Cmd::Runs(c) => cmd::runs::run(c),
         Cmd::Report(a) => cmd::report::run(&a),
