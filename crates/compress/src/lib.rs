@@ -143,7 +143,14 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     if manifest_path.exists() {
         std::fs::remove_file(&manifest_path).map_err(other)?;
     }
-    let source_sha256 = tradeoff_assets::sha256_cached(&path).map_err(other)?;
+    // A catalog model's hash is known (and checked when pulled); anything else is hashed.
+    let source_sha256 = match tradeoff_assets::CATALOG
+        .iter()
+        .find(|a| a.name == opts.model && a.files.len() == 1)
+    {
+        Some(a) => a.files[0].sha256.to_string(),
+        None => tradeoff_assets::sha256_file(&path).map_err(other)?,
+    };
     let mut notes = Vec::new();
 
     let (stats, calibration_sha256, calibration_tokens) = if r.needs_calibration() {

@@ -276,10 +276,17 @@ pub fn weighted_grid(t: GgmlDType, w: &[f32], dims: &[usize], imp: &[f32]) -> Re
     for b in 0..nb {
         let x = &w[b * BLOCK..(b + 1) * BLOCK];
         let c0 = (b * BLOCK) % cols;
-        let wt = &imp[c0..c0 + BLOCK];
+        // llama.cpp's weighting: importance × sqrt(σ² of the row + x²).
+        let row = &w[(b * BLOCK / cols) * cols..][..cols];
+        let sigma2 = row.iter().map(|v| v * v).sum::<f32>() / cols as f32;
+        let wt: Vec<f32> = x
+            .iter()
+            .zip(&imp[c0..c0 + BLOCK])
+            .map(|(v, k)| k * (sigma2 + v * v).sqrt())
+            .collect();
         let err = |s: f32| -> f64 {
             x.iter()
-                .zip(wt)
+                .zip(&wt)
                 .map(|(&v, &k)| {
                     let e = v - quantize_one(t, v, s) as f32 * s;
                     k as f64 * (e as f64) * (e as f64)
@@ -295,7 +302,7 @@ pub fn weighted_grid(t: GgmlDType, w: &[f32], dims: &[usize], imp: &[f32]) -> Re
             let s = f16::from_f32(base * (1.0 + 0.02 * k as f32)).to_f32();
             // Closed-form refit of d for this assignment, then keep whichever is better.
             let (mut num, mut den) = (0f64, 0f64);
-            for (&v, &kk) in x.iter().zip(wt) {
+            for (&v, &kk) in x.iter().zip(&wt) {
                 let qi = quantize_one(t, v, s) as f64;
                 num += kk as f64 * v as f64 * qi;
                 den += kk as f64 * qi * qi;
@@ -340,6 +347,35 @@ mod tests {
             for (i, v) in back.iter().enumerate() {
                 assert_eq!(*v, q[i] as f32 * d[i / 32], "{t:?} element {i}");
             }
+        }
+    }
+
+    #[test]
+    fn weighted_search_lowers_the_weighted_error() {
+        let mut s = 3u64;
+        let mut r = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f32 / (1u64 << 53) as f32
+        };
+        let (rows, cols) = (16, 128);
+        let w: Vec<f32> = (0..rows * cols).map(|_| r() * 2.0 - 1.0).collect();
+        let imp: Vec<f32> = (0..cols).map(|_| r().powi(4) * 10.0 + 0.01).collect();
+        let wt = Tensor::from_vec(w.clone(), (rows, cols), &Device::Cpu).unwrap();
+        let err = |q: &QTensor| -> f64 {
+            let b = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+            let b = b.to_vec1::<f32>().unwrap();
+            b.iter()
+                .zip(&w)
+                .enumerate()
+                .map(|(i, (x, y))| (imp[i % cols] * (x - y) * (x - y)) as f64)
+                .sum()
+        };
+        for t in [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0] {
+            let plain = err(&rtn(&wt, t).unwrap());
+            let weighted = err(&weighted_grid(t, &w, &[rows, cols], &imp).unwrap());
+            assert!(weighted < plain, "{t:?}: {weighted} vs {plain}");
         }
     }
 

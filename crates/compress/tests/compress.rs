@@ -422,31 +422,65 @@ fn kld(base_lp: &[Tensor], wins: &[Vec<u32>], variant: &Path) -> f64 {
     sum / n as f64
 }
 
-/// Every built-in recipe on SmolLM2: size, bits/weight, wall time, KL divergence to the
-/// dequantized base. `cargo test -p tradeoff-compress --release -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn smollm2_table() {
-    let Some(base) = smollm2() else { return };
-    let eng = LocalEngine::open(
-        &base,
-        LoadOptions {
-            dequantize: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+/// Base log-probabilities over 4 windows of 512 tokens of the evaluation corpus.
+fn eval_windows(base: &str) -> (Vec<Vec<u32>>, Vec<Tensor>) {
+    let opts = LoadOptions {
+        dequantize: true,
+        ..Default::default()
+    };
+    let eng = LocalEngine::open(base, opts).unwrap();
     let text = tradeoff_assets::corpus::eval_corpus().unwrap().text;
     let ids = eng.tokenizer.encode(&text).unwrap();
     let wins: Vec<Vec<u32>> = (0..4)
         .map(|i| ids[i * 4096..i * 4096 + 512].to_vec())
         .collect();
-    let base_lp: Vec<Tensor> = wins
+    let lp = wins
         .iter()
         .map(|w| {
             tradeoff_engine::model::log_softmax(&eng.model.logits_all(w, None).unwrap()).unwrap()
         })
         .collect();
+    (wins, lp)
+}
+
+fn build(base: &str, name: &str, out: &Path) -> Manifest {
+    compress(&Options {
+        model: base,
+        recipe: &Recipe::load(name).unwrap(),
+        out_dir: out,
+        calibration: Calibration::Stdlib,
+        seed: 0,
+        progress: &Quiet,
+    })
+    .unwrap()
+}
+
+#[test]
+#[ignore]
+fn smollm2_gptq_beats_rtn_at_q4_0() {
+    let Some(base) = smollm2() else { return };
+    let (wins, lp) = eval_windows(&base);
+    let dir = tempfile::tempdir().unwrap();
+    let k: Vec<f64> = ["q4_0", "gptq-q4_0"]
+        .iter()
+        .map(|name| {
+            let out = dir.path().join(name);
+            build(&base, name, &out);
+            kld(&lp, &wins, &out.join("model.gguf"))
+        })
+        .collect();
+    println!("KLD q4_0 {:.4}, gptq-q4_0 {:.4}", k[0], k[1]);
+    assert!(k[1] < k[0]);
+}
+
+/// Every built-in recipe on SmolLM2: size, bits/weight, wall time, KL divergence to the
+/// dequantized base. `cargo test -p tradeoff-compress --release -- --ignored --nocapture`;
+/// `TABLE_RECIPES=a,b` limits it to some recipes.
+#[test]
+#[ignore]
+fn smollm2_table() {
+    let Some(base) = smollm2() else { return };
+    let (wins, base_lp) = eval_windows(&base);
     let dir = tempfile::tempdir().unwrap();
     println!("| recipe | size MB | bits/weight | wall s | KLD | notes |");
     println!("|---|---|---|---|---|---|");
@@ -466,25 +500,13 @@ fn smollm2_table() {
             continue;
         }
         let out = dir.path().join(name);
-        let m = compress(&Options {
-            model: &base,
-            recipe: &Recipe::load(name).unwrap(),
-            out_dir: &out,
-            calibration: Calibration::Stdlib,
-            seed: 0,
-            progress: &Quiet,
-        })
-        .unwrap();
+        let m = build(&base, name, &out);
         let k = kld(&base_lp, &wins, &out.join("model.gguf"));
-        let extra = match (
-            m.nonzero_fraction,
-            m.zstd_size_bytes,
-            m.dropped_layers.is_empty(),
-        ) {
-            (Some(nz), Some(z), _) => {
+        let extra = match (m.nonzero_fraction, m.zstd_size_bytes) {
+            (Some(nz), Some(z)) => {
                 format!("nonzero {:.1}%, zstd {:.1} MB", nz * 100.0, z as f64 / 1e6)
             }
-            (_, _, false) => format!("dropped {:?}", m.dropped_layers),
+            _ if !m.dropped_layers.is_empty() => format!("dropped {:?}", m.dropped_layers),
             _ => format!("{} fallbacks", m.fallbacks.len()),
         };
         println!(

@@ -1,5 +1,6 @@
 use anyhow::{bail, Result};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tradeoff_compress::{Bars, Calibration, Options, Recipe};
 
@@ -58,13 +59,18 @@ pub fn run(a: CompressArgs) -> Result<()> {
             .map_or("?".into(), |b| format!("{:.0} MB", b as f64 / 1e6))
     );
     if !m.fallbacks.is_empty() {
-        println!(
-            "fallbacks   {} tensors (rows not a multiple of the block):",
-            m.fallbacks.len()
-        );
+        let mut kinds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for f in &m.fallbacks {
-            println!("            {} {} → {}", f.tensor, f.wanted, f.used);
+            *kinds.entry((&f.wanted, &f.used)).or_default() += 1;
         }
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|((w, u), n)| format!("{n} {w} → {u}"))
+            .collect();
+        println!(
+            "fallbacks   {} (rows not a multiple of the block; manifest.json lists them)",
+            kinds.join(", ")
+        );
     }
     if !m.dropped_layers.is_empty() {
         println!("dropped     layers {:?}", m.dropped_layers);
