@@ -43,6 +43,9 @@ enum Cmd {
     EvalSamples(cmd::eval::SamplesArgs),
     /// Compare a variant with its baseline: perplexity, KL divergence, top-1 agreement, RMS Δp.
     Quality(cmd::measure::QualityArgs),
+    /// Compress a model with a recipe (quantization, pruning, layer drop) into a GGUF
+    /// artifact with a manifest.
+    Compress(cmd::compress::CompressArgs),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
     Bench(cmd::measure::BenchArgs),
     /// The main job: build every variant a config names, evaluate and measure each, store the
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => cmd::eval::run(&a),
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
+        Cmd::Compress(a) => cmd::compress::run(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
         Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads),
         Cmd::Runs(c) => cmd::runs::run(c),

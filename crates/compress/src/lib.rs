@@ -1,7 +1,30 @@
-//! API CONTRACT (skeleton written by the lead; the compress helper replaces the bodies).
-//! The sweep crate depends on exactly these public items.
+//! Compression recipes turned into reproducible GGUF artifacts: round-to-nearest, importance-
+//! weighted and GPTQ quantization onto GGML block types (with llama.cpp's per-tensor mixes),
+//! magnitude / Wanda / SparseGPT pruning (unstructured or N:M) and ShortGPT layer removal.
+//! Each artifact folder holds `model.gguf` and a `manifest.json` saying how it was made.
 
+mod calib;
+mod manifest;
+mod obs;
+mod prune;
+pub mod quant;
+mod recipe;
+
+pub use manifest::{Fallback, Manifest};
+pub use recipe::{
+    CalibSettings, DepthSettings, GptqSettings, Method, Mix, Override, PruneSettings, Recipe,
+    Sparsity, TypeSpec,
+};
+
+use candle_core::quantized::gguf_file::Value;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+use tradeoff_engine::gguf::Gguf;
+use tradeoff_engine::{Config, LoadOptions, LocalEngine, ModelPath, Site};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -16,39 +39,9 @@ pub enum Error {
     Other(String),
 }
 
-/// A compression recipe: a built-in name (`q8_0`, `q4_k_m`, `gptq-q4_0`, `wanda-50`, ...) or a
-/// TOML file. `original` is a recipe too: it means "the base model unchanged".
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Recipe {
-    pub name: String,
-}
-
-impl Recipe {
-    /// A built-in name or the path of a TOML file.
-    pub fn load(name_or_path: &str) -> Result<Recipe> {
-        Ok(Recipe {
-            name: name_or_path.into(),
-        })
-    }
-    /// Every built-in recipe with a one-line description (for `tradeoff compress --list`).
-    pub fn builtin() -> Vec<(&'static str, &'static str)> {
-        vec![]
-    }
-    /// True for `original` (no artifact is built: the base file is the variant).
-    pub fn is_original(&self) -> bool {
-        self.name == "original"
-    }
-    /// Canonical TOML of the full recipe (stored in the run store and the manifest).
-    pub fn to_toml(&self) -> String {
-        String::new()
-    }
-    /// Whether this recipe reads calibration data.
-    pub fn needs_calibration(&self) -> bool {
-        false
-    }
-    /// 12 hex chars of sha256(to_toml()): names artifact folders.
-    pub fn short_hash(&self) -> String {
-        String::new()
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Engine(e.into())
     }
 }
 
@@ -72,13 +65,43 @@ pub trait Progress: Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-pub struct Bars;
+/// One indicatif bar per stage, on stderr.
+#[derive(Default)]
+pub struct Bars {
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
 impl Bars {
     pub fn new() -> Self {
-        Bars
+        Self::default()
     }
 }
-impl Progress for Bars {}
+
+impl Progress for Bars {
+    fn stage(&self, name: &str, total: u64) {
+        let mut b = self.bar.lock().expect("progress lock");
+        if let Some(old) = b.take() {
+            old.finish();
+        }
+        let bar = indicatif::ProgressBar::new(total).with_message(name.to_string());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        *b = Some(bar);
+    }
+    fn inc(&self, n: u64) {
+        if let Some(b) = &*self.bar.lock().expect("progress lock") {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().expect("progress lock").take() {
+            b.finish();
+        }
+    }
+}
 
 pub struct Options<'a> {
     /// Base model: catalog name, GGUF path, or HF folder.
@@ -92,32 +115,388 @@ pub struct Options<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// `manifest.json` beside every artifact.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
-    pub tool_version: String,
-    pub source_model: String,
-    pub source_sha256: String,
-    pub recipe: Recipe,
-    pub recipe_toml: String,
-    pub calibration_sha256: Option<String>,
-    pub seed: u64,
-    pub wall_s: f64,
-    pub peak_rss_bytes: Option<u64>,
-    pub artifact: String,
-    pub artifact_sha256: String,
-    pub size_bytes: u64,
-    pub bits_per_weight: f64,
-}
-
-impl Manifest {
-    pub fn load(dir: &Path) -> Result<Manifest> {
-        let _ = dir;
-        Err(Error::Other("skeleton".into()))
-    }
+fn other(e: impl std::fmt::Display) -> Error {
+    Error::Other(e.to_string())
 }
 
 pub fn compress(opts: &Options) -> Result<Manifest> {
-    let _ = opts;
-    Err(Error::Other("skeleton".into()))
+    let t0 = Instant::now();
+    let r = opts.recipe;
+    if r.is_original() {
+        return Err(Error::Recipe(
+            "recipe 'original' builds no artifact: the base model is the variant".into(),
+        ));
+    }
+    let path = match tradeoff_engine::resolve(opts.model)? {
+        ModelPath::Gguf(p) => p,
+        ModelPath::HfDir(p) => {
+            return Err(Error::Other(format!(
+                "{}: only GGUF base models can be compressed",
+                p.display()
+            )))
+        }
+    };
+    std::fs::create_dir_all(opts.out_dir)
+        .map_err(|e| other(format!("{}: {e}", opts.out_dir.display())))?;
+    // A manifest from an earlier run must not vouch for the model written now.
+    let manifest_path = opts.out_dir.join("manifest.json");
+    if manifest_path.exists() {
+        std::fs::remove_file(&manifest_path).map_err(other)?;
+    }
+    // A catalog model's hash is known (and checked when pulled); anything else is hashed.
+    let source_sha256 = match tradeoff_assets::CATALOG
+        .iter()
+        .find(|a| a.name == opts.model && a.files.len() == 1)
+    {
+        Some(a) => a.files[0].sha256.to_string(),
+        None => tradeoff_assets::sha256_file(&path).map_err(other)?,
+    };
+    let mut notes = Vec::new();
+
+    let (stats, calibration_sha256, calibration_tokens) = if r.needs_calibration() {
+        let (s, sha, n) = calibrate(&path, r, opts)?;
+        (Some(s), Some(sha), Some(n))
+    } else {
+        (None, None, None)
+    };
+
+    let mut g = Gguf::open(&path)?;
+    let cfg = Config::from_gguf(&g)?;
+    let shape = quant::ModelShape {
+        n_layer: cfg.n_layer,
+        n_gqa: cfg.n_head / cfg.n_kv_head.max(1),
+        tied: !g.has_tensor("output.weight"),
+    };
+    let (dropped, influence) = match (r.method, &stats) {
+        (Method::Shortgpt, Some(s)) => {
+            let (d, bi) = choose_layers(r, s, cfg.n_layer)?;
+            (d, Some(bi))
+        }
+        _ => (vec![], None),
+    };
+    let renumber: HashMap<usize, usize> = (0..cfg.n_layer)
+        .filter(|l| !dropped.contains(l))
+        .enumerate()
+        .map(|(new, old)| (old, new))
+        .collect();
+    let overrides = r
+        .overrides
+        .iter()
+        .map(|o| {
+            let re = regex::Regex::new(&o.pattern)
+                .map_err(|e| Error::Recipe(format!("override pattern '{}': {e}", o.pattern)))?;
+            let t = recipe::parse_type(&o.qtype)
+                .ok_or_else(|| Error::Recipe(format!("override type '{}' is unknown", o.qtype)))?;
+            Ok((re, t))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let names = g.tensor_names();
+    opts.progress.stage("tensors", names.len() as u64);
+    let mut out: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
+    let mut tensor_types = BTreeMap::new();
+    let mut fallbacks = Vec::new();
+    let mut hinv_cache: HashMap<(usize, Site), obs::HInv> = HashMap::new();
+    let (mut pruned_total, mut pruned_nonzero) = (0u64, 0u64);
+    for name in names {
+        let layer = quant::layer_of(&name);
+        if layer.is_some_and(|l| dropped.contains(&l)) {
+            opts.progress.inc(1);
+            continue;
+        }
+        let new_name = match layer {
+            Some(l) => name.replacen(&format!("blk.{l}."), &format!("blk.{}.", renumber[&l]), 1),
+            None => name.clone(),
+        };
+        let qt = g.tensor(&name, &Device::Cpu)?;
+        let dims = qt.shape().dims().to_vec();
+        let choice = quant::choose(
+            r,
+            &overrides,
+            &name,
+            &dims,
+            &shape,
+            r.method == Method::Imatrix,
+        );
+        if let Some(w) = choice.wanted {
+            fallbacks.push(Fallback {
+                tensor: new_name.clone(),
+                wanted: recipe::type_name(w),
+                used: recipe::type_name(choice.dtype.expect("fallback has a type")),
+            });
+        }
+        let site = quant::kind_of(&name).and_then(Site::of_linear);
+        let target = choice.dtype.unwrap_or(qt.dtype());
+        let prunes = matches!(
+            r.method,
+            Method::Magnitude | Method::Wanda | Method::Sparsegpt
+        );
+        let gptq = r.method == Method::Gptq && quant::grid_supported(target);
+        let touched = site.is_some() && (prunes || gptq);
+        let new = if !touched && target == qt.dtype() {
+            qt
+        } else {
+            let w = qt.dequantize(&Device::Cpu)?;
+            let key = (layer.unwrap_or(0), site.unwrap_or(Site::AttnIn));
+            let need = |what: &str| {
+                Error::Other(format!("no calibration {what} for {name} (layer {key:?})"))
+            };
+            match (r.method, site, &stats) {
+                (Method::Gptq, Some(_), Some(s)) if gptq => {
+                    let hi = hinv(&mut hinv_cache, s, key, r)?;
+                    let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
+                    let qz = obs::run(&mut wv, hi, &obs::Target::Grid(target), act_order(r))?
+                        .expect("grid target returns integers");
+                    quant::encode(target, &dims, &qz.d, &qz.q)?
+                }
+                (Method::Imatrix, Some(_), Some(s)) => {
+                    let imp = s.mean_sq(key.0, key.1).ok_or_else(|| need("activations"))?;
+                    weighted(&w, &dims, target, &imp)?
+                }
+                (m, Some(_), _) if prunes => {
+                    let sp = r.sparsity().expect("validated");
+                    let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
+                    let n = *dims.last().expect("2-D");
+                    match (m, &stats) {
+                        (Method::Magnitude, _) => prune::prune_by_score(&mut wv, n, sp, None),
+                        (Method::Wanda, Some(s)) => {
+                            let norms: Vec<f32> = s
+                                .mean_sq(key.0, key.1)
+                                .ok_or_else(|| need("activations"))?
+                                .iter()
+                                .map(|m| m.sqrt())
+                                .collect();
+                            prune::prune_by_score(&mut wv, n, sp, Some(&norms));
+                        }
+                        (_, Some(s)) => {
+                            let block = r.gptq.as_ref().map_or(128, |g| g.block);
+                            let hi = hinv(&mut hinv_cache, s, key, r)?;
+                            obs::run(&mut wv, hi, &obs::Target::Prune(sp, block), false)?;
+                        }
+                        _ => return Err(need("data")),
+                    }
+                    let q = quant::rtn(
+                        &Tensor::from_vec(wv, dims.as_slice(), &Device::Cpu)?,
+                        target,
+                    )?;
+                    let back = q
+                        .dequantize(&Device::Cpu)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?;
+                    pruned_total += back.len() as u64;
+                    pruned_nonzero += back.iter().filter(|v| **v != 0.0).count() as u64;
+                    q
+                }
+                _ => quant::rtn(&w, target)?,
+            }
+        };
+        tensor_types.insert(new_name.clone(), recipe::type_name(new.dtype()));
+        out.push((new_name, new));
+        opts.progress.inc(1);
+    }
+    opts.progress.finish();
+    drop(hinv_cache);
+
+    let mut metadata: Vec<(String, Value)> = g
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut set = |k: String, v: Value| {
+        metadata.retain(|(key, _)| *key != k);
+        metadata.push((k, v));
+    };
+    if let Some(ft) = quant::file_type(r.type_spec()) {
+        set("general.file_type".into(), Value::U32(ft));
+    }
+    set("tradeoff.recipe".into(), Value::String(r.to_toml()));
+    if !dropped.is_empty() {
+        set(
+            format!("{}.block_count", cfg.arch.name()),
+            Value::U32((cfg.n_layer - dropped.len()) as u32),
+        );
+    }
+    let model_path = opts.out_dir.join("model.gguf");
+    tradeoff_engine::gguf::write(&model_path, &metadata, &out)?;
+
+    let mut n_params = 0u64;
+    let mut data_bytes = 0u64;
+    for (_, t) in &out {
+        let elems = t.shape().elem_count();
+        n_params += elems as u64;
+        data_bytes += (elems / t.dtype().block_size() * t.dtype().type_size()) as u64;
+    }
+    drop(out);
+    let (nonzero_fraction, zstd_size_bytes) = if pruned_total > 0 {
+        notes.push(
+            "zeros save nothing in dense GGML kernels: the file is as large and as fast as the \
+             unpruned one at the same type; zstd_size_bytes shows what sparse storage could save"
+                .into(),
+        );
+        (
+            Some(pruned_nonzero as f64 / pruned_total as f64),
+            Some(zstd_size(&model_path)?),
+        )
+    } else {
+        (None, None)
+    };
+    if r.method == Method::Imatrix {
+        notes.push(
+            "importance weights apply to k-quant (candle) and Q4_0/Q5_0/Q8_0 (own scale search) \
+             tensors; Q4_1/Q5_1 tensors and those without activations (embeddings, output) are \
+             rounded to nearest"
+                .into(),
+        );
+    }
+    if matches!(r.method, Method::Gptq | Method::Sparsegpt) {
+        notes.push(
+            "Hessians come from one calibration pass through the unmodified model (layers are \
+             not re-calibrated on their compressed predecessors)"
+                .into(),
+        );
+    }
+    let size_bytes = std::fs::metadata(&model_path).map_err(other)?.len();
+    let m = Manifest {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        source_model: opts.model.into(),
+        source_sha256,
+        recipe: r.clone(),
+        recipe_toml: r.to_toml(),
+        calibration_sha256,
+        seed: opts.seed,
+        wall_s: t0.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss(),
+        artifact: "model.gguf".into(),
+        artifact_sha256: tradeoff_assets::sha256_file(&model_path).map_err(other)?,
+        size_bytes,
+        bits_per_weight: data_bytes as f64 * 8.0 / n_params.max(1) as f64,
+        n_params,
+        tensor_types,
+        fallbacks,
+        dropped_layers: dropped,
+        block_influence: influence,
+        nonzero_fraction,
+        zstd_size_bytes,
+        calibration_tokens,
+        notes,
+    };
+    m.save(opts.out_dir)?;
+    Ok(m)
+}
+
+fn act_order(r: &Recipe) -> bool {
+    r.gptq.as_ref().is_some_and(|g| g.act_order)
+}
+
+/// The factored inverse Hessian of a linear input, computed once per (layer, site).
+fn hinv<'c>(
+    cache: &'c mut HashMap<(usize, Site), obs::HInv>,
+    s: &calib::Stats,
+    key: (usize, Site),
+    r: &Recipe,
+) -> Result<&'c obs::HInv> {
+    if !cache.contains_key(&key) {
+        let h = s
+            .hessian(key.0, key.1)
+            .ok_or_else(|| Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1)))?;
+        let n = (h.len() as f64).sqrt() as usize;
+        let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
+        // SparseGPT picks masks in the original column order.
+        let ao = r.method == Method::Gptq && act_order(r);
+        cache.insert(key, obs::prepare(&h, n, damp, ao)?);
+    }
+    Ok(&cache[&key])
+}
+
+/// Importance-weighted quantization: candle's for k-quants, ours for the 32-wide grids.
+fn weighted(w: &Tensor, dims: &[usize], t: GgmlDType, imp: &[f32]) -> Result<QTensor> {
+    // Activations that never fire would give zero weight to whole blocks: keep a floor.
+    let mean = imp.iter().sum::<f32>() / imp.len().max(1) as f32;
+    let imp: Vec<f32> = imp.iter().map(|v| v.max(mean * 1e-3).max(1e-12)).collect();
+    match t {
+        GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K => {
+            Ok(QTensor::quantize_imatrix(w, &imp, t)?)
+        }
+        _ if quant::grid_supported(t) => {
+            quant::weighted_grid(t, &w.flatten_all()?.to_vec1::<f32>()?, dims, &imp)
+        }
+        _ => quant::rtn(w, t),
+    }
+}
+
+/// Loads the base model as f32, cuts the calibration text into windows and gathers what the
+/// method needs. Returns the statistics, the text's sha256 and the token count.
+fn calibrate(path: &Path, r: &Recipe, opts: &Options) -> Result<(calib::Stats, String, usize)> {
+    let c = r.calibration.clone().unwrap_or_default();
+    let text = calib::load_text(&opts.calibration)?;
+    let eng = LocalEngine::load(
+        &ModelPath::Gguf(path.to_path_buf()),
+        LoadOptions {
+            dequantize: true,
+            ..Default::default()
+        },
+    )?;
+    let ctx = c.ctx.min(eng.model.cfg.context_length);
+    let wins = calib::windows(&eng.tokenizer, &text.text, c.samples, ctx, opts.seed)?;
+    let want = calib::Want {
+        sq: matches!(r.method, Method::Imatrix | Method::Wanda),
+        hessian: matches!(r.method, Method::Gptq | Method::Sparsegpt),
+        layer_io: r.method == Method::Shortgpt,
+    };
+    let stats = calib::collect(&eng.model, &wins, want, opts.progress)?;
+    Ok((stats, text.sha256, wins.len() * ctx))
+}
+
+/// ShortGPT: block influence BI = 1 − mean cos(x_in, x_out); the lowest are dropped.
+fn choose_layers(r: &Recipe, s: &calib::Stats, n_layer: usize) -> Result<(Vec<usize>, Vec<f64>)> {
+    let bi: Vec<f64> = (0..n_layer)
+        .map(|l| {
+            s.cos
+                .get(&l)
+                .map_or(0.0, |(sum, n)| 1.0 - sum / (*n).max(1) as f64)
+        })
+        .collect();
+    let d = r.depth.as_ref().expect("validated");
+    let k = match (d.drop, d.fraction) {
+        (Some(k), _) => k,
+        (_, Some(f)) => (f * n_layer as f64).round() as usize,
+        _ => 0,
+    };
+    if k >= n_layer {
+        return Err(Error::Recipe(format!(
+            "cannot drop {k} of {n_layer} layers"
+        )));
+    }
+    let mut order: Vec<usize> = (0..n_layer).collect();
+    order.sort_by(|&a, &b| bi[a].total_cmp(&bi[b]).then(a.cmp(&b)));
+    let mut dropped = order[..k].to_vec();
+    dropped.sort_unstable();
+    Ok((dropped, bi))
+}
+
+/// Size of the file compressed with zstd level 3, streamed.
+fn zstd_size(path: &Path) -> Result<u64> {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let f = std::fs::File::open(path).map_err(other)?;
+    let mut c = Count(0);
+    zstd::stream::copy_encode(std::io::BufReader::new(f), &mut c, 3).map_err(other)?;
+    Ok(c.0)
+}
+
+/// Peak resident memory of this process (VmHWM), where /proc has it.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
