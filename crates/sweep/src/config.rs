@@ -154,7 +154,7 @@ impl SweepConfig {
         let cfg: SweepConfig = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| format!("line {}: ", text[..s.start].lines().count().max(1)))
+                .map(|s| format!("line {}: ", text[..s.start].matches('\n').count() + 1))
                 .unwrap_or_default();
             format!("{line}{}", e.message().trim())
         })?;
@@ -271,10 +271,10 @@ limit = 3
     fn errors_name_line_and_key() {
         let bad = OK.replace("limit = 3", "limit = 3\nlimt = 4");
         let e = SweepConfig::parse(&bad).unwrap_err();
-        assert!(e.starts_with("line 10:") && e.contains("limt"), "{e}");
+        assert!(e.starts_with("line 11:") && e.contains("limt"), "{e}");
         let bad = OK.replace("limit = 3", "limit = \"three\"");
         let e = SweepConfig::parse(&bad).unwrap_err();
-        assert!(e.starts_with("line 9:"), "{e}");
+        assert!(e.starts_with("line 10:"), "{e}");
         let dup = format!("{OK}\n[[variant]]\nrecipe = \"q8_0\"\n");
         let e = SweepConfig::parse(&dup).unwrap_err();
         assert!(e.contains("`q8_0` appears twice"), "{e}");
