@@ -259,7 +259,7 @@ limit = 3
     fn parses_and_defaults() {
         let c = SweepConfig::parse(OK).unwrap();
         assert_eq!(c.variants.len(), 2);
-        let e = c.eval.unwrap();
+        let e = c.eval.clone().unwrap();
         assert_eq!(
             (e.n, e.max_new_tokens, e.style.as_str()),
             (1, 512, "instruct")
