@@ -315,6 +315,38 @@ fn shortgpt_drops_and_renumbers_layers() {
 }
 
 #[test]
+fn calibration_holding_a_humaneval_signature_is_refused() {
+    let root = tradeoff_assets::cache_dir();
+    let he = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval").unwrap();
+    if !he.is_pulled(&root) {
+        eprintln!("skipping: humaneval not pulled");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path(), Arch::Llama);
+    let calib = dir.path().join("leak.jsonl");
+    let sig = "def has_close_elements(numbers: List[float], threshold: float) -> bool:";
+    let text = format!("{}\n    pass\n", sig).repeat(20);
+    std::fs::write(&calib, serde_json::json!({ "text": text }).to_string()).unwrap();
+    let r = recipe(
+        dir.path(),
+        "w",
+        &format!("method = \"wanda\"\ntype = \"q8_0\"\n[prune]\nratio = 0.5\n{SMALL_CALIB}"),
+    );
+    let e = compress(&Options {
+        model: model.to_str().unwrap(),
+        recipe: &r,
+        out_dir: &dir.path().join("out"),
+        calibration: Calibration::Path(calib),
+        seed: 0,
+        progress: &Quiet,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("HumanEval/0"), "{e}");
+}
+
+#[test]
 fn bad_recipe_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
