@@ -342,8 +342,16 @@ impl Recipe {
     pub fn from_toml(text: &str, origin: &str) -> Result<Recipe> {
         let r: Recipe = toml::from_str(text).map_err(|e| toml_error(&e, text, origin))?;
         let r = r.normalized();
-        r.validate()
-            .map_err(|m| Error::Recipe(format!("{origin}: {m}")))?;
+        r.validate().map_err(|m| {
+            let line = m
+                .strip_prefix("key `")
+                .and_then(|rest| rest.split_once('`'))
+                .and_then(|(k, _)| key_line(text, k));
+            match line {
+                Some(n) => Error::Recipe(format!("{origin}, line {n}, {m}")),
+                None => Error::Recipe(format!("{origin}: {m}")),
+            }
+        })?;
         Ok(r)
     }
 
@@ -496,4 +504,27 @@ fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> Error {
         Some(k) => Error::Recipe(format!("{origin}, line {line_no}, key `{k}`: {msg}")),
         None => Error::Recipe(format!("{origin}, line {line_no}: {msg}")),
     }
+}
+
+/// The line defining `key` (`type`, `prune`, `override.pattern`): a top-level `key =`, a
+/// `[key]` header, or `leaf =` inside `[table]`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = match key.split_once('.') {
+        Some((t, l)) => (Some(t), l),
+        None => (None, key),
+    };
+    let mut current: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t.trim_matches(|c| c == '[' || c == ']').trim();
+            if table.is_none() && name == leaf {
+                return Some(i + 1);
+            }
+            current = Some(name);
+        } else if t.split_once('=').map(|(k, _)| k.trim()) == Some(leaf) && current == table {
+            return Some(i + 1);
+        }
+    }
+    None
 }

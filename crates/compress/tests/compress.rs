@@ -366,7 +366,17 @@ fn bad_recipe_names_file_line_and_key() {
     assert!(e.contains("line 3") && e.contains("ratio"), "{e}");
     std::fs::write(&p, "name = \"x\"\ntype = \"q9_9\"\n").unwrap();
     let e = Recipe::load(p.to_str().unwrap()).unwrap_err().to_string();
-    assert!(e.contains("type") && e.contains("q9_9"), "{e}");
+    assert!(
+        e.contains("line 2, key `type`") && e.contains("q9_9"),
+        "{e}"
+    );
+    std::fs::write(
+        &p,
+        "name = \"x\"\nmethod = \"wanda\"\n\n[prune]\nratio = 1.5\n",
+    )
+    .unwrap();
+    let e = Recipe::load(p.to_str().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("line 4, key `prune`"), "{e}");
     assert!(Recipe::load("no-such-recipe").is_err());
 }
 
