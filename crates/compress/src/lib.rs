@@ -19,6 +19,7 @@ pub use recipe::{
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -402,18 +403,20 @@ struct HCache {
 
 impl HCache {
     fn get(&mut self, s: &mut calib::Stats, key: (usize, Site), r: &Recipe) -> Result<&obs::HInv> {
-        if !self.map.contains_key(&key) {
-            let h = s.take_hessian(key.0, key.1).ok_or_else(|| {
-                Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1))
-            })?;
-            let n = (h.len() as f64).sqrt() as usize;
-            let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
-            // SparseGPT picks masks in the original column order.
-            let ao = r.method == Method::Gptq && act_order(r);
-            let uses = key.1.linears().len();
-            self.map.insert(key, (obs::prepare(&h, n, damp, ao)?, uses));
-        }
-        Ok(&self.map[&key].0)
+        let e = match self.map.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let h = s.take_hessian(key.0, key.1).ok_or_else(|| {
+                    Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1))
+                })?;
+                let n = (h.len() as f64).sqrt() as usize;
+                let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
+                // SparseGPT picks masks in the original column order.
+                let ao = r.method == Method::Gptq && act_order(r);
+                v.insert((obs::prepare(&h, n, damp, ao)?, key.1.linears().len()))
+            }
+        };
+        Ok(&e.0)
     }
 
     fn done(&mut self, key: (usize, Site)) {
