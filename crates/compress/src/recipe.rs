@@ -1,4 +1,25 @@
 //! Recipes: what to do to a model, as built-in names or TOML files.
+//!
+//! ```toml
+//! name = "my-mix"
+//! method = "rtn"    # none | rtn | imatrix | gptq | magnitude | wanda | sparsegpt | shortgpt
+//! type = "q4_k"     # a GGML type, q4_k_m / q3_k_m (llama.cpp mixes), or source
+//! pure = false      # true: no llama.cpp per-tensor rules (output at Q6_K, ...)
+//! [[override]]      # first matching regex wins
+//! pattern = "ffn_down"
+//! type = "q6_k"
+//! [calibration]
+//! samples = 16
+//! ctx = 512
+//! [gptq]            # also SparseGPT's damping and mask block
+//! damp = 0.01
+//! block = 128
+//! act_order = false
+//! [prune]
+//! ratio = 0.5       # or pattern = "2:4" (keep 2 of every 4)
+//! [depth]
+//! drop = 3          # or fraction = 0.12
+//! ```
 
 use crate::{Error, Result};
 use candle_core::quantized::GgmlDType;
