@@ -180,11 +180,12 @@ impl Stats {
         Some(s.iter().map(|v| (v / (*n).max(1) as f64) as f32).collect())
     }
 
-    /// H = 2XᵀX/n.
-    pub fn hessian(&self, layer: usize, site: Site) -> Option<Vec<f64>> {
-        let (h, n) = self.hess.get(&(layer, site))?;
-        let k = 2.0 / (*n).max(1) as f64;
-        Some(h.iter().map(|v| v * k).collect())
+    /// H = 2XᵀX/n, removed from the statistics (it is large and needed once).
+    pub fn take_hessian(&mut self, layer: usize, site: Site) -> Option<Vec<f64>> {
+        let (mut h, n) = self.hess.remove(&(layer, site))?;
+        let k = 2.0 / n.max(1) as f64;
+        h.iter_mut().for_each(|v| *v *= k);
+        Some(h)
     }
 }
 

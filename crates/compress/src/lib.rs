@@ -19,6 +19,7 @@ pub use recipe::{
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -153,13 +154,14 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     };
     let mut notes = Vec::new();
 
-    let (stats, calibration_sha256, calibration_tokens) = if r.needs_calibration() {
+    let (mut stats, calibration_sha256, calibration_tokens) = if r.needs_calibration() {
         let (s, sha, n) = calibrate(&path, r, opts)?;
         (Some(s), Some(sha), Some(n))
     } else {
         (None, None, None)
     };
 
+    tracing::info!("calibration done at {:.1} s", t0.elapsed().as_secs_f64());
     let mut g = Gguf::open(&path)?;
     let cfg = Config::from_gguf(&g)?;
     let shape = quant::ModelShape {
@@ -196,7 +198,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     let mut out: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     let mut tensor_types = BTreeMap::new();
     let mut fallbacks = Vec::new();
-    let mut hinv_cache: HashMap<(usize, Site), obs::HInv> = HashMap::new();
+    let mut hinv_cache = HCache::default();
     let (mut pruned_total, mut pruned_nonzero) = (0u64, 0u64);
     for name in names {
         let layer = quant::layer_of(&name);
@@ -241,12 +243,13 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
             let need = |what: &str| {
                 Error::Other(format!("no calibration {what} for {name} (layer {key:?})"))
             };
-            match (r.method, site, &stats) {
+            match (r.method, site, stats.as_mut()) {
                 (Method::Gptq, Some(_), Some(s)) if gptq => {
-                    let hi = hinv(&mut hinv_cache, s, key, r)?;
                     let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
+                    let hi = hinv_cache.get(s, key, r)?;
                     let qz = obs::run(&mut wv, hi, &obs::Target::Grid(target), act_order(r))?
                         .expect("grid target returns integers");
+                    hinv_cache.done(key);
                     quant::encode(target, &dims, &qz.d, &qz.q)?
                 }
                 (Method::Imatrix, Some(_), Some(s)) => {
@@ -257,7 +260,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                     let sp = r.sparsity().expect("validated");
                     let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
                     let n = *dims.last().expect("2-D");
-                    match (m, &stats) {
+                    match (m, stats.as_mut()) {
                         (Method::Magnitude, _) => prune::prune_by_score(&mut wv, n, sp, None),
                         (Method::Wanda, Some(s)) => {
                             let norms: Vec<f32> = s
@@ -270,8 +273,9 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                         }
                         (_, Some(s)) => {
                             let block = r.gptq.as_ref().map_or(128, |g| g.block);
-                            let hi = hinv(&mut hinv_cache, s, key, r)?;
+                            let hi = hinv_cache.get(s, key, r)?;
                             obs::run(&mut wv, hi, &obs::Target::Prune(sp, block), false)?;
+                            hinv_cache.done(key);
                         }
                         _ => return Err(need("data")),
                     }
@@ -296,6 +300,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     }
     opts.progress.finish();
     drop(hinv_cache);
+    tracing::info!("tensors done at {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut metadata: Vec<(String, Value)> = g
         .content
@@ -389,24 +394,39 @@ fn act_order(r: &Recipe) -> bool {
     r.gptq.as_ref().is_some_and(|g| g.act_order)
 }
 
-/// The factored inverse Hessian of a linear input, computed once per (layer, site).
-fn hinv<'c>(
-    cache: &'c mut HashMap<(usize, Site), obs::HInv>,
-    s: &calib::Stats,
-    key: (usize, Site),
-    r: &Recipe,
-) -> Result<&'c obs::HInv> {
-    if !cache.contains_key(&key) {
-        let h = s
-            .hessian(key.0, key.1)
-            .ok_or_else(|| Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1)))?;
-        let n = (h.len() as f64).sqrt() as usize;
-        let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
-        // SparseGPT picks masks in the original column order.
-        let ao = r.method == Method::Gptq && act_order(r);
-        cache.insert(key, obs::prepare(&h, n, damp, ao)?);
+/// Factored inverse Hessians, made on first use (the Hessian is then dropped) and dropped
+/// after the last linear reading that input, so memory holds about one layer's worth.
+#[derive(Default)]
+struct HCache {
+    map: HashMap<(usize, Site), (obs::HInv, usize)>,
+}
+
+impl HCache {
+    fn get(&mut self, s: &mut calib::Stats, key: (usize, Site), r: &Recipe) -> Result<&obs::HInv> {
+        let e = match self.map.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let h = s.take_hessian(key.0, key.1).ok_or_else(|| {
+                    Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1))
+                })?;
+                let n = (h.len() as f64).sqrt() as usize;
+                let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
+                // SparseGPT picks masks in the original column order.
+                let ao = r.method == Method::Gptq && act_order(r);
+                v.insert((obs::prepare(&h, n, damp, ao)?, key.1.linears().len()))
+            }
+        };
+        Ok(&e.0)
     }
-    Ok(&cache[&key])
+
+    fn done(&mut self, key: (usize, Site)) {
+        if let Some(e) = self.map.get_mut(&key) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.map.remove(&key);
+            }
+        }
+    }
 }
 
 /// Importance-weighted quantization: candle's for k-quants, ours for the 32-wide grids.

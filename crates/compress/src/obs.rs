@@ -124,7 +124,7 @@ pub fn run(
     act_order: bool,
 ) -> Result<Option<Quantized>> {
     let n = hi.n;
-    if w.len() % n != 0 {
+    if !w.len().is_multiple_of(n) {
         return Err(Error::Other(
             "weight width does not match the Hessian".into(),
         ));
@@ -157,7 +157,7 @@ pub fn run(
                 let ui = &hi.u[i * n..(i + 1) * n];
                 let v = match target {
                     Target::Grid(t) => {
-                        if !act_order && orig % BLOCK == 0 {
+                        if !act_order && orig.is_multiple_of(BLOCK) {
                             drow[orig / BLOCK] = rtn_scale(*t, &x[i..i + BLOCK]);
                         }
                         let s = drow[orig / BLOCK];
@@ -195,12 +195,12 @@ pub fn run(
 fn choose_mask(sp: &Sparsity, block: usize, i: usize, x: &[f32], hi: &HInv, prune: &mut [bool]) {
     let n = x.len();
     let (start, end, k) = match *sp {
-        Sparsity::Ratio(r) if i % block == 0 => {
+        Sparsity::Ratio(r) if i.is_multiple_of(block) => {
             let end = (i + block).min(n);
             let k = (r * end as f64).round() as usize - (r * i as f64).round() as usize;
             (i, end, k)
         }
-        Sparsity::NofM(keep, m) if i % m == 0 && i + m <= n => (i, i + m, m - keep),
+        Sparsity::NofM(keep, m) if i.is_multiple_of(m) && i + m <= n => (i, i + m, m - keep),
         _ => return,
     };
     let score = |j: usize| {

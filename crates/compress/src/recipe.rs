@@ -1,4 +1,25 @@
 //! Recipes: what to do to a model, as built-in names or TOML files.
+//!
+//! ```toml
+//! name = "my-mix"
+//! method = "rtn"    # none | rtn | imatrix | gptq | magnitude | wanda | sparsegpt | shortgpt
+//! type = "q4_k"     # a GGML type, q4_k_m / q3_k_m (llama.cpp mixes), or source
+//! pure = false      # true: no llama.cpp per-tensor rules (output at Q6_K, ...)
+//! [[override]]      # first matching regex wins
+//! pattern = "ffn_down"
+//! type = "q6_k"
+//! [calibration]
+//! samples = 16
+//! ctx = 512
+//! [gptq]            # also SparseGPT's damping and mask block
+//! damp = 0.01
+//! block = 128
+//! act_order = false
+//! [prune]
+//! ratio = 0.5       # or pattern = "2:4" (keep 2 of every 4)
+//! [depth]
+//! drop = 3          # or fraction = 0.12
+//! ```
 
 use crate::{Error, Result};
 use candle_core::quantized::GgmlDType;
@@ -342,8 +363,16 @@ impl Recipe {
     pub fn from_toml(text: &str, origin: &str) -> Result<Recipe> {
         let r: Recipe = toml::from_str(text).map_err(|e| toml_error(&e, text, origin))?;
         let r = r.normalized();
-        r.validate()
-            .map_err(|m| Error::Recipe(format!("{origin}: {m}")))?;
+        r.validate().map_err(|m| {
+            let line = m
+                .strip_prefix("key `")
+                .and_then(|rest| rest.split_once('`'))
+                .and_then(|(k, _)| key_line(text, k));
+            match line {
+                Some(n) => Error::Recipe(format!("{origin}, line {n}, {m}")),
+                None => Error::Recipe(format!("{origin}: {m}")),
+            }
+        })?;
         Ok(r)
     }
 
@@ -496,4 +525,27 @@ fn toml_error(e: &toml::de::Error, text: &str, origin: &str) -> Error {
         Some(k) => Error::Recipe(format!("{origin}, line {line_no}, key `{k}`: {msg}")),
         None => Error::Recipe(format!("{origin}, line {line_no}: {msg}")),
     }
+}
+
+/// The line defining `key` (`type`, `prune`, `override.pattern`): a top-level `key =`, a
+/// `[key]` header, or `leaf =` inside `[table]`.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = match key.split_once('.') {
+        Some((t, l)) => (Some(t), l),
+        None => (None, key),
+    };
+    let mut current: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t.trim_matches(|c| c == '[' || c == ']').trim();
+            if table.is_none() && name == leaf {
+                return Some(i + 1);
+            }
+            current = Some(name);
+        } else if t.split_once('=').map(|(k, _)| k.trim()) == Some(leaf) && current == table {
+            return Some(i + 1);
+        }
+    }
+    None
 }

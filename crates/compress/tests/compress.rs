@@ -315,6 +315,38 @@ fn shortgpt_drops_and_renumbers_layers() {
 }
 
 #[test]
+fn calibration_holding_a_humaneval_signature_is_refused() {
+    let root = tradeoff_assets::cache_dir();
+    let he = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval").unwrap();
+    if !he.is_pulled(&root) {
+        eprintln!("skipping: humaneval not pulled");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny(dir.path(), Arch::Llama);
+    let calib = dir.path().join("leak.jsonl");
+    let sig = "def has_close_elements(numbers: List[float], threshold: float) -> bool:";
+    let text = format!("{}\n    pass\n", sig).repeat(20);
+    std::fs::write(&calib, serde_json::json!({ "text": text }).to_string()).unwrap();
+    let r = recipe(
+        dir.path(),
+        "w",
+        &format!("method = \"wanda\"\ntype = \"q8_0\"\n[prune]\nratio = 0.5\n{SMALL_CALIB}"),
+    );
+    let e = compress(&Options {
+        model: model.to_str().unwrap(),
+        recipe: &r,
+        out_dir: &dir.path().join("out"),
+        calibration: Calibration::Path(calib),
+        seed: 0,
+        progress: &Quiet,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("HumanEval/0"), "{e}");
+}
+
+#[test]
 fn bad_recipe_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
@@ -334,7 +366,17 @@ fn bad_recipe_names_file_line_and_key() {
     assert!(e.contains("line 3") && e.contains("ratio"), "{e}");
     std::fs::write(&p, "name = \"x\"\ntype = \"q9_9\"\n").unwrap();
     let e = Recipe::load(p.to_str().unwrap()).unwrap_err().to_string();
-    assert!(e.contains("type") && e.contains("q9_9"), "{e}");
+    assert!(
+        e.contains("line 2, key `type`") && e.contains("q9_9"),
+        "{e}"
+    );
+    std::fs::write(
+        &p,
+        "name = \"x\"\nmethod = \"wanda\"\n\n[prune]\nratio = 1.5\n",
+    )
+    .unwrap();
+    let e = Recipe::load(p.to_str().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("line 4, key `prune`"), "{e}");
     assert!(Recipe::load("no-such-recipe").is_err());
 }
 
@@ -408,8 +450,14 @@ fn smollm2_rtn_artifacts_generate() {
 }
 
 /// Mean KL(base ‖ variant) per token over `windows` windows of the evaluation corpus.
+/// The variant's weights are expanded to f32 like the base's, so the number measures the
+/// weights alone (not the kernels' activation rounding) and 512-token windows run on gemm.
 fn kld(base_lp: &[Tensor], wins: &[Vec<u32>], variant: &Path) -> f64 {
-    let v = LocalEngine::open(variant.to_str().unwrap(), LoadOptions::default()).unwrap();
+    let opts = LoadOptions {
+        dequantize: true,
+        ..Default::default()
+    };
+    let v = LocalEngine::open(variant.to_str().unwrap(), opts).unwrap();
     let (mut sum, mut n) = (0f64, 0usize);
     for (w, lp) in wins.iter().zip(base_lp) {
         let lq =
@@ -486,7 +534,7 @@ fn smollm2_table() {
     println!("|---|---|---|---|---|---|");
     let src = PathBuf::from(&base);
     println!(
-        "| original (Q4_1 file) | {:.1} | - | - | {:.4} | |",
+        "| original (Q4_1 file) | {:.1} | - | - | {:.4} | the reference |",
         std::fs::metadata(&src).unwrap().len() as f64 / 1e6,
         kld(&base_lp, &wins, &src)
     );
