@@ -47,8 +47,13 @@ src=${src%/CMakeLists.txt}
 [[ -n $src ]] || { echo "llama-cpp.sh: no llama.cpp source tree in the sdist" >&2; exit 1; }
 
 echo "llama-cpp.sh: building $src with $jobs jobs" >&2
+# No AMX: hypervisors may advertise it without enabling the tile state, and ggml's AMX kernels
+# then die with a general protection fault (seen on Sapphire Rapids VMs with Q4_0/Q8_0).
+# GCC keeps explicit -mno-* flags over what -march=native implies.
+noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 "$cmake" -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF >&2
+    -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+    -DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx" >&2
 "$cmake" --build "$work/build" --config Release -j "$jobs" --target "${tools[@]}" >&2
 mkdir -p "$bin"
 for t in "${tools[@]}"; do install -m 755 "$work/build/bin/$t" "$bin/$t"; done
