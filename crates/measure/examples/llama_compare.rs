@@ -211,15 +211,17 @@ fn compare_model(
         continuations: 0,
         ..Default::default()
     };
-    let same = same_tokens(&base_logits, &be, corpus, &o)?;
+    let (differ, compared, floor) = engines_apart(&base_logits, &be, corpus, &o)?;
     println!(
-        "windows: tradeoff's tokens {} llama-perplexity's ({} tokens compared)",
-        if same.0 == 0 {
+        "windows: tradeoff's tokens {} llama-perplexity's ({compared} tokens compared)",
+        if differ == 0 {
             "are identical to".to_string()
         } else {
-            format!("differ in {} positions from", same.0)
+            format!("differ in {differ} positions from")
         },
-        same.1
+    );
+    println!(
+        "engines apart on the {BASE} baseline: mean KL(llama.cpp || tradeoff) {floor:.5} (numerical noise between the engines: KLDs near it need not agree to 5%)"
     );
     let id = (
         BASE,
@@ -548,46 +550,101 @@ fn first_number(s: &str) -> Result<f64> {
         .ok_or_else(|| anyhow!("no number in '{s}'"))
 }
 
-/// How many of the window tokens stored in llama-perplexity's base file differ from
-/// tradeoff's windows, and how many were compared.
-fn same_tokens(
+/// llama-perplexity's `--kl-divergence-base` file: the window tokens, then per scored position
+/// a scale and an offset (two f32) and one u16 per vocabulary entry, log p = scale * q + offset.
+struct LlamaLogits {
+    file: std::io::BufReader<std::fs::File>,
+    n_ctx: usize,
+    n_vocab: usize,
+    tokens: Vec<u32>,
+}
+
+impl LlamaLogits {
+    fn open(path: &Path) -> Result<Self> {
+        use std::io::Read;
+        let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let mut head = [0u8; 20];
+        file.read_exact(&mut head)?;
+        if &head[..8] != b"_logits_" {
+            bail!("{} is not a llama-perplexity logits file", path.display());
+        }
+        let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
+        let (n_ctx, n_vocab, n_chunk) = (word(8) as usize, word(12) as usize, word(16) as usize);
+        let mut raw = vec![0u8; n_ctx * n_chunk * 4];
+        file.read_exact(&mut raw)?;
+        let tokens = raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        Ok(Self {
+            file,
+            n_ctx,
+            n_vocab,
+            tokens,
+        })
+    }
+
+    /// The next scored position's log-probabilities (None: below llama.cpp's 16-nat floor,
+    /// which its KL divergence skips).
+    fn next_row(&mut self) -> Result<Vec<Option<f32>>> {
+        use std::io::Read;
+        let nv = 2 * self.n_vocab.div_ceil(2) + 4;
+        let mut raw = vec![0u8; nv * 2];
+        self.file.read_exact(&mut raw)?;
+        let f = |i: usize| f32::from_le_bytes(raw[i..i + 4].try_into().expect("4 bytes"));
+        let (scale, offset) = (f(0), f(4));
+        Ok(raw[8..8 + 2 * self.n_vocab]
+            .chunks_exact(2)
+            .map(|c| {
+                let lp = scale * u16::from_le_bytes([c[0], c[1]]) as f32 + offset;
+                (lp > -16.0).then_some(lp)
+            })
+            .collect())
+    }
+}
+
+/// Checks tradeoff cuts the same windows as llama-perplexity (its file stores the tokens
+/// before BOS replaces each window's first), and measures how far the two engines' baseline
+/// predictions are apart: mean KL(llama.cpp F16 || tradeoff F16), computed as llama.cpp
+/// computes it. Returns (differing tokens, tokens compared, that KL divergence).
+fn engines_apart(
     base_file: &Path,
     e: &LocalEngine,
     corpus: &Corpus,
     o: &QualityOptions,
-) -> Result<(usize, usize)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(base_file)?;
-    let mut head = [0u8; 20];
-    f.read_exact(&mut head)?;
-    if &head[..8] != b"_logits_" {
+) -> Result<(usize, usize, f64)> {
+    let mut l = LlamaLogits::open(base_file)?;
+    let wins = quality::windows(&e.tokenizer, corpus, o.ctx, o.max_chunks)?;
+    let ours: Vec<u32> = wins.concat();
+    if ours.len() != l.tokens.len() || l.n_ctx != o.ctx {
         bail!(
-            "{} is not a llama-perplexity logits file",
-            base_file.display()
-        );
-    }
-    let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
-    let (n_ctx, n_chunk) = (word(8) as usize, word(16) as usize);
-    let mut raw = vec![0u8; n_ctx * n_chunk * 4];
-    f.read_exact(&mut raw)?;
-    let theirs: Vec<u32> = raw
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    let ours: Vec<u32> = quality::windows(&e.tokenizer, corpus, o.ctx, o.max_chunks)?.concat();
-    if ours.len() != theirs.len() {
-        bail!(
-            "tradeoff cut {} window tokens, llama-perplexity {}",
+            "tradeoff cut {} window tokens of {}, llama-perplexity {} of {}",
             ours.len(),
-            theirs.len()
+            o.ctx,
+            l.tokens.len(),
+            l.n_ctx
         );
     }
-    // llama-perplexity stores the tokens before it puts BOS at each window's start.
     let differ = ours
         .iter()
-        .zip(&theirs)
+        .zip(&l.tokens)
         .enumerate()
-        .filter(|(i, (a, b))| i % n_ctx != 0 && a != b)
+        .filter(|(i, (a, b))| i % l.n_ctx != 0 && a != b)
         .count();
-    Ok((differ, ours.len()))
+    let v = e.model.cfg.vocab_size.min(l.n_vocab);
+    let (first, mut kld, mut n) = (o.ctx / 2, 0.0f64, 0usize);
+    for w in &wins {
+        let logits = e.model.logits_all(w, None)?;
+        let rows =
+            tradeoff_engine::model::log_softmax(&logits.narrow(0, first, o.ctx - 1 - first)?)?
+                .to_vec2::<f32>()?;
+        for lq in rows {
+            let lp = l.next_row()?;
+            kld += (0..v)
+                .filter_map(|i| lp[i].map(|p| (p.exp() * (p - lq[i])) as f64))
+                .sum::<f64>();
+            n += 1;
+        }
+    }
+    Ok((differ, ours.len(), kld / n as f64))
 }
