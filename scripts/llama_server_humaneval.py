@@ -40,7 +40,11 @@ def complete(url, prompt, max_tokens):
     )
     with urllib.request.urlopen(req, timeout=3600) as r:
         reply = json.load(r)
-    return reply["choices"][0]["message"]["content"], reply.get("usage", {})
+    text = reply["choices"][0]["message"]["content"]
+    # llama-server returns the pre-filled fence as part of the answer.
+    if text.startswith(PREFILL):
+        text = text[len(PREFILL) :]
+    return text, reply.get("usage", {})
 
 
 def main():
