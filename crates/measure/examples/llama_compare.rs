@@ -221,7 +221,7 @@ fn compare_model(
         },
     );
     println!(
-        "engines apart on the {BASE} baseline: mean KL(llama.cpp || tradeoff) {floor:.5} (numerical noise between the engines: KLDs near it need not agree to 5%)"
+        "engines apart on the {BASE} baseline: mean KL(llama.cpp || tradeoff) {floor:.5} (how much of a KLD gap the baselines can explain)"
     );
     let id = (
         BASE,
