@@ -147,7 +147,10 @@ fn killed_sweep_resumes_to_the_same_table() {
         .unwrap();
     let t = Instant::now();
     while samples_committed(&store_b) < 3 {
-        assert!(t.elapsed() < Duration::from_secs(600), "no samples committed");
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "no samples committed"
+        );
         if child.try_wait().unwrap().is_some() {
             panic!(
                 "sweep ended before it could be killed:\n{}",
