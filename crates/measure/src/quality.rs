@@ -202,6 +202,14 @@ fn progress(n: usize, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// What identifies a model's weights in records: a GGUF file's sha256, a folder's path.
+pub fn model_id(mp: &ModelPath) -> Result<String> {
+    Ok(match mp {
+        ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
+        ModelPath::HfDir(p) => format!("dir:{}", p.display()),
+    })
+}
+
 impl Baseline {
     /// Runs the baseline model over the corpus windows.
     pub fn compute(
@@ -271,12 +279,10 @@ impl Baseline {
         o: &QualityOptions,
         cache_dir: &Path,
     ) -> Result<Self> {
-        let (sha, weights) = match mp {
-            ModelPath::Gguf(p) => (
-                tradeoff_assets::sha256_cached(p)?,
-                "GGUF dequantized to f32 (no f16 original available offline)",
-            ),
-            ModelPath::HfDir(p) => (format!("dir:{}", p.display()), "safetensors as stored"),
+        let sha = model_id(mp)?;
+        let weights = match mp {
+            ModelPath::Gguf(_) => "GGUF dequantized to f32 (no f16 original available offline)",
+            ModelPath::HfDir(_) => "safetensors as stored",
         };
         let path = Self::cache_path(cache_dir, &sha, weights, corpus, o);
         if path.is_file() {

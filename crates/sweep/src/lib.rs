@@ -128,6 +128,7 @@ struct Built {
     path: PathBuf,
     /// The model's distributed file, whose dequantized weights are the quality baseline.
     source: ModelPath,
+    source_sha: String,
     model: String,
 }
 
@@ -168,10 +169,7 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
     };
     let baseline = cfg.baseline();
     for (mi, (model, source)) in cfg.models.iter().zip(sources).enumerate() {
-        let source_sha = match &source {
-            ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
-            ModelPath::HfDir(p) => format!("dir:{}", p.display()),
-        };
+        let source_sha = quality::model_id(&source)?;
         for (vi, v) in cfg.variants.iter().enumerate() {
             let role = if baseline == Some((mi, vi)) {
                 Role::Baseline
@@ -364,6 +362,7 @@ impl Sweep<'_> {
             id: up.id,
             path,
             source: source.clone(),
+            source_sha: source_sha.to_string(),
             model: model.to_string(),
         };
         Ok(if reused || up.reused {
@@ -500,13 +499,7 @@ impl Sweep<'_> {
         let mut ev = Evaluator::new(bench.as_ref(), exec, opts);
         ev.resume = resume;
         ev.on_problem = Some(&commit);
-        let eng = {
-            if engine.is_none() {
-                let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
-                *engine = Some(LocalEngine::load(&mp, LoadOptions::default())?);
-            }
-            engine.as_mut().expect("loaded above")
-        };
+        let eng = self.engine(b, engine)?;
         let res = match ev.model(eng) {
             Ok(r) => r,
             Err(err) => {
@@ -590,10 +583,7 @@ impl Sweep<'_> {
             ..o
         };
         let corpus = tradeoff_assets::corpus::eval_corpus()?;
-        let src_sha = match &b.source {
-            ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
-            ModelPath::HfDir(p) => format!("dir:{}", p.display()),
-        };
+        let src_sha = b.source_sha.clone();
         let mut spec = ResultSpec::new(&b.id, Kind::Quality, "quality");
         spec.dataset = Some(Dataset {
             name: corpus.name.clone(),

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
-use tradeoff_engine::{inspect, resolve, LoadOptions, LocalEngine, ModelPath};
+use tradeoff_engine::{inspect, resolve, LoadOptions, LocalEngine};
 use tradeoff_eval::Metric;
 use tradeoff_measure::perf::FileInfo;
 use tradeoff_measure::{perf, quality, Baseline, PerfOptions, QualityOptions};
@@ -57,13 +57,6 @@ pub struct BenchArgs {
     pub out: Option<PathBuf>,
 }
 
-fn model_id(mp: &ModelPath) -> Result<String> {
-    Ok(match mp {
-        ModelPath::Gguf(p) => tradeoff_assets::sha256_cached(p)?,
-        ModelPath::HfDir(p) => format!("dir:{}", p.display()),
-    })
-}
-
 pub fn run_quality(a: QualityArgs) -> Result<()> {
     let o = QualityOptions {
         ctx: a.ctx,
@@ -85,7 +78,7 @@ pub fn run_quality(a: QualityArgs) -> Result<()> {
         &tradeoff_assets::cache_dir(),
     )?;
     let vmp = resolve(&a.model)?;
-    let vsha = model_id(&vmp)?;
+    let vsha = quality::model_id(&vmp)?;
     let ve = LocalEngine::load(&vmp, LoadOptions::default())?;
     let r = quality::measure(
         &ve.model,
