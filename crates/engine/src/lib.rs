@@ -10,6 +10,7 @@ pub mod config;
 mod error;
 pub mod gguf;
 mod inspect;
+pub mod kernels;
 mod local;
 pub mod model;
 mod remote;

@@ -3,16 +3,16 @@
 //! different lengths, each with its own KV cache, run through the weights in one pass.
 
 use crate::config::{Arch, Config};
+use crate::kernels::Weight;
 use crate::weights::Source;
 use crate::Result;
-use candle_core::quantized::QMatMul;
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use rayon::prelude::*;
 
 /// A linear layer `y = x Wᵀ + b`; W stays in its stored (possibly quantized) format.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: QMatMul,
+    pub weight: Weight,
     pub bias: Option<Tensor>,
 }
 
@@ -176,7 +176,7 @@ pub struct Segment<'a> {
 pub struct Model {
     pub cfg: Config,
     pub device: Device,
-    pub embed: QMatMul,
+    pub embed: Weight,
     pub layers: Vec<Layer>,
     pub norm: Tensor,
     pub lm_head: Linear,
