@@ -1,14 +1,16 @@
-//! tradeoff's own CPU kernels for quantized linear layers (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K).
+//! tradeoff's own CPU kernels for quantized linear layers (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+//! Q6_K).
 //!
 //! candle's quantized matmul computes every output element as an independent dot product
 //! (each activation row re-reads the whole weight matrix) and its worker pool spins on a
 //! barrier. Here weights are repacked once at load (`pack.rs`), activations are quantized
-//! once per call as llama.cpp does (`act.rs`), and output row groups are split across the
-//! rayon pool; each group's weights are read once per call and reused, from cache, for all
+//! once per call as llama.cpp does (`act.rs`), and output row groups are split across
+//! threads (`pool.rs`); each group's weights are read once per call and reused, from cache, for all
 //! activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
 
 mod act;
 mod pack;
+mod pool;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -19,7 +21,6 @@ use act::Acts;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use pack::ROWS;
-use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
 
 #[cfg(target_arch = "x86_64")]
@@ -145,14 +146,16 @@ impl Packed {
     fn run(&self, a: &Acts, m: usize, y: &mut [f32]) {
         let isa = isa().expect("Packed weights exist only where the kernels run");
         let groups = self.n.div_ceil(ROWS);
-        let threads = if m * self.n * self.k < PAR_MIN_MACS {
+        let pool = pool::Pool::get();
+        // Several chunks per thread, so a thread that starts late still gets a share.
+        let chunks = if m * self.n * self.k < PAR_MIN_MACS {
             1
         } else {
-            rayon::current_num_threads().min(groups)
+            (4 * pool.threads()).min(groups)
         };
         let out = OutPtr(y.as_mut_ptr());
-        let job = |t: usize| {
-            let (g0, g1) = (groups * t / threads, groups * (t + 1) / threads);
+        let job = |c: usize| {
+            let (g0, g1) = (groups * c / chunks, groups * (c + 1) / chunks);
             let job = x86::Job {
                 w: self,
                 a,
@@ -161,14 +164,14 @@ impl Packed {
                 out: out.at(g0 * ROWS),
                 ldo: self.n,
             };
-            // SAFETY: `isa` was detected on this CPU; task t writes only columns
-            // 8·g0.. 8·g1 (clipped to n) of rows 0..m of `y`, which the caller holds.
+            // SAFETY: `isa` was detected on this CPU; chunk c writes only columns
+            // 8·g0..8·g1 (clipped to n) of rows 0..m of `y`, which the caller holds.
             unsafe { x86::run(isa, &job) }
         };
-        if threads == 1 {
+        if chunks == 1 {
             job(0);
         } else {
-            (0..threads).into_par_iter().for_each(job);
+            pool.run(chunks, &job);
         }
     }
 
@@ -183,9 +186,10 @@ mod tests {
     use super::*;
     use candle_core::quantized::GgmlDType;
 
-    const TYPES: [GgmlDType; 5] = [
+    const TYPES: [GgmlDType; 6] = [
         GgmlDType::Q4_0,
         GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
         GgmlDType::Q8_0,
         GgmlDType::Q4K,
         GgmlDType::Q6K,

@@ -17,6 +17,7 @@ pub(crate) const ROWS: usize = 8;
 pub enum Kind {
     Q4_0,
     Q4_1,
+    Q5_0,
     Q8_0,
     Q4K,
     Q6K,
@@ -27,6 +28,7 @@ impl Kind {
         Some(match t {
             GgmlDType::Q4_0 => Kind::Q4_0,
             GgmlDType::Q4_1 => Kind::Q4_1,
+            GgmlDType::Q5_0 => Kind::Q5_0,
             GgmlDType::Q8_0 => Kind::Q8_0,
             GgmlDType::Q4K => Kind::Q4K,
             GgmlDType::Q6K => Kind::Q6K,
@@ -37,7 +39,7 @@ impl Kind {
     /// Elements per block.
     pub(crate) fn block(self) -> usize {
         match self {
-            Kind::Q4_0 | Kind::Q4_1 | Kind::Q8_0 => 32,
+            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => 32,
             Kind::Q4K | Kind::Q6K => 256,
         }
     }
@@ -47,6 +49,7 @@ impl Kind {
         match self {
             Kind::Q4_0 => 18,
             Kind::Q4_1 => 20,
+            Kind::Q5_0 => 22,
             Kind::Q8_0 => 34,
             Kind::Q4K => 144,
             Kind::Q6K => 210,
@@ -60,6 +63,8 @@ impl Kind {
             Kind::Q4_0 => 16 + 128,
             // d[8], m[8], codes
             Kind::Q4_1 => 32 + 128,
+            // d[8], low nibbles, high bits (bit g: element 4g + t, bit 4 + g: 16 + 4g + t)
+            Kind::Q5_0 => 16 + 128 + 32,
             Kind::Q8_0 => 16 + 256,
             // d[8], dmin[8], scales[8 sub][8 rows], mins[8][8], 8 chunks of codes
             Kind::Q4K => 32 + 64 + 64 + 8 * 128,
@@ -70,7 +75,7 @@ impl Kind {
 
     pub(crate) fn act(self) -> ActKind {
         match self {
-            Kind::Q4_0 | Kind::Q8_0 => ActKind::Q8_0,
+            Kind::Q4_0 | Kind::Q5_0 | Kind::Q8_0 => ActKind::Q8_0,
             Kind::Q4_1 => ActKind::Q8_1,
             Kind::Q4K | Kind::Q6K => ActKind::Q8K,
         }
@@ -80,7 +85,7 @@ impl Kind {
 /// One GGUF block decoded to integer codes and scales, before repacking.
 #[derive(Default)]
 struct Decoded {
-    /// Unsigned codes (Q4: 0..15, Q6_K: 0..63), or the signed Q8_0 values as bytes.
+    /// Unsigned codes (Q4: 0..15, Q5_0: 0..31, Q6_K: 0..63), or the signed Q8_0 values as bytes.
     q: Vec<u8>,
     d: f16,
     /// Q4_1's minimum `m`, k-quants' `dmin`.
@@ -106,6 +111,17 @@ fn decode(kind: Kind, b: &[u8]) -> Decoded {
             let qs = &b[at..at + 16];
             o.q = (0..32)
                 .map(|j| if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 })
+                .collect();
+        }
+        Kind::Q5_0 => {
+            o.d = f16_at(b, 0);
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            let qs = &b[6..22];
+            o.q = (0..32)
+                .map(|j| {
+                    let lo = if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 };
+                    lo | ((((qh >> j) & 1) as u8) << 4)
+                })
                 .collect();
         }
         Kind::Q8_0 => {
@@ -267,6 +283,14 @@ impl Packed {
                         *v = nib(&p[32..], e) as f32 * d + m;
                     }
                 }
+                Kind::Q5_0 => {
+                    let d = h(0);
+                    for (e, v) in y.iter_mut().enumerate() {
+                        let (g, t, half) = ((e % 16) / 4, e % 4, e / 16);
+                        let hb = (p[144 + 4 * r + t] >> (g + 4 * half)) & 1;
+                        *v = ((nib(&p[16..], e) | (hb << 4)) as i32 - 16) as f32 * d;
+                    }
+                }
                 Kind::Q8_0 => {
                     let d = h(0);
                     for (e, v) in y.iter_mut().enumerate() {
@@ -305,6 +329,19 @@ fn pack_block(kind: Kind, rows: &[Decoded; ROWS], out: &mut [u8]) {
         Kind::Q4_1 => {
             put_f16(&mut out[16..], rows.iter().map(|d| d.dmin));
             put_nibbles(&mut out[32..], rows, 0);
+        }
+        Kind::Q5_0 => {
+            put_nibbles(&mut out[16..], rows, 0);
+            for r in 0..ROWS {
+                for t in 0..4 {
+                    let mut byte = 0u8;
+                    for g in 0..4 {
+                        byte |= ((rows[r].q[4 * g + t] >> 4) & 1) << g;
+                        byte |= ((rows[r].q[16 + 4 * g + t] >> 4) & 1) << (4 + g);
+                    }
+                    out[144 + 4 * r + t] = byte;
+                }
+            }
         }
         Kind::Q8_0 => {
             for g in 0..8 {

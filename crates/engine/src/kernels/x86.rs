@@ -116,6 +116,7 @@ unsafe fn tile<const M: usize, const VNNI: bool>(
     match kind {
         Kind::Q4_0 => q4_0::<M, VNNI>(w, nb, a, i0, acc),
         Kind::Q4_1 => q4_1::<M, VNNI>(w, nb, a, i0, acc),
+        Kind::Q5_0 => q5_0::<M, VNNI>(w, nb, a, i0, acc),
         Kind::Q8_0 => q8_0::<M, VNNI>(w, nb, a, i0, acc),
         Kind::Q4K => q4k::<M, VNNI>(w, nb, a, i0, acc),
         Kind::Q6K => q6k::<M, VNNI>(w, nb, a, i0, acc),
@@ -220,6 +221,53 @@ unsafe fn q4_1<const M: usize, const VNNI: bool>(
             let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[blk]));
             let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
             acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(a.s[blk]), x);
+        }
+    }
+}
+
+/// Bit `b` of every byte of `h` moved to bit 4, the rest cleared (epi16 shifts; the mask
+/// drops what crossed a byte boundary).
+#[inline(always)]
+unsafe fn bit4(h: __m256i, b: usize) -> __m256i {
+    let x = match b {
+        0 => _mm256_slli_epi16::<4>(h),
+        1 => _mm256_slli_epi16::<3>(h),
+        2 => _mm256_slli_epi16::<2>(h),
+        3 => _mm256_slli_epi16::<1>(h),
+        4 => h,
+        5 => _mm256_srli_epi16::<1>(h),
+        6 => _mm256_srli_epi16::<2>(h),
+        _ => _mm256_srli_epi16::<3>(h),
+    };
+    _mm256_and_si256(x, _mm256_set1_epi8(0x10))
+}
+
+#[inline(always)]
+unsafe fn q5_0<const M: usize, const VNNI: bool>(
+    w: *const u8,
+    nb: usize,
+    a: &Acts,
+    i0: usize,
+    acc: &mut [__m256; MR],
+) {
+    let k = a.k;
+    for b in 0..nb {
+        let p = w.add(b * 176);
+        let dw = f16x8(p);
+        let mut v = nibbles(p.add(16));
+        let h = load(p.add(144));
+        for g in 0..4 {
+            v[g] = _mm256_or_si256(v[g], bit4(h, g));
+            v[4 + g] = _mm256_or_si256(v[4 + g], bit4(h, 4 + g));
+        }
+        for t in 0..M {
+            let i = i0 + t;
+            let ap = a.qs.as_ptr().add(i * k + 32 * b);
+            // Codes are q + 16: subtract 16 Σa up front.
+            let init = _mm256_set1_epi32(-16 * a.sums[i * k / 32 + b]);
+            let s = dot_chunk::<VNNI>(init, &v, ap);
+            let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i * k / 32 + b]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
         }
     }
 }
