@@ -45,20 +45,36 @@ pub(crate) struct Acts {
 
 impl Acts {
     pub(crate) fn quantize(kind: ActKind, x: &[f32], k: usize) -> Acts {
-        debug_assert_eq!(x.len() % k, 0);
+        let mut a = Acts::zeroed(kind, x.len(), k);
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA were just detected.
+            unsafe { super::x86::quantize(kind, x, &mut a) };
+            return a;
+        }
+        a.quantize_scalar(kind, x);
+        a
+    }
+
+    pub(super) fn zeroed(kind: ActKind, len: usize, k: usize) -> Acts {
+        debug_assert_eq!(len % k, 0);
         debug_assert_eq!(k % kind.block(), 0);
-        let (nb, ns) = (x.len() / kind.block(), x.len() / kind.sum_block());
-        let mut a = Acts {
+        Acts {
             k,
-            qs: vec![0; x.len()],
-            d: vec![0.0; nb],
-            sums: vec![0; ns],
+            qs: vec![0; len],
+            d: vec![0.0; len / kind.block()],
+            sums: vec![0; len / kind.sum_block()],
             s: if kind == ActKind::Q8_1 {
-                vec![0.0; nb]
+                vec![0.0; len / 32]
             } else {
                 Vec::new()
             },
-        };
+        }
+    }
+
+    /// The reference the SIMD version (`x86::quantize`) must equal bit for bit.
+    pub(crate) fn quantize_scalar(&mut self, kind: ActKind, x: &[f32]) {
+        let a = self;
         match kind {
             ActKind::Q8_0 | ActKind::Q8_1 => {
                 for (b, (xb, qb)) in x
@@ -111,7 +127,6 @@ impl Acts {
                 }
             }
         }
-        a
     }
 
     /// The activations as the kernels see them, dequantized (tests' reference).

@@ -5,11 +5,12 @@
 //! (each activation row re-reads the whole weight matrix) and its worker pool spins on a
 //! barrier. Here weights are repacked once at load (`pack.rs`), activations are quantized
 //! once per call as llama.cpp does (`act.rs`), and output row groups are split across
-//! threads (`pool.rs`); each group's weights are read once per call and reused, from cache, for all
-//! activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
+//! threads (`pool.rs`); each group's weights are read once per call and reused, from cache,
+//! for all activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
 
 mod act;
 mod pack;
+#[cfg(target_arch = "x86_64")]
 mod pool;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -20,11 +21,11 @@ use crate::Result;
 use act::Acts;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use pack::ROWS;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 #[cfg(target_arch = "x86_64")]
 fn isa() -> Option<x86::Isa> {
+    use std::sync::OnceLock;
     static ISA: OnceLock<Option<x86::Isa>> = OnceLock::new();
     *ISA.get_or_init(|| {
         // For comparisons with candle's kernels: TRADEOFF_KERNELS=candle turns these off.
@@ -95,6 +96,12 @@ impl Weight {
             Weight::Candle(q) => Ok(q.embedding(ids)?),
             Weight::Packed(p) => {
                 let ids = ids.to_vec1::<u32>()?;
+                if let Some(bad) = ids.iter().find(|&&i| i as usize >= p.n) {
+                    return Err(crate::Error::Request(format!(
+                        "row {bad} of a matrix with {} rows",
+                        p.n
+                    )));
+                }
                 let mut out = vec![0f32; ids.len() * p.k];
                 for (row, &id) in out.chunks_exact_mut(p.k).zip(&ids) {
                     p.row(id as usize, row);
@@ -106,12 +113,16 @@ impl Weight {
 }
 
 /// Output pointer shared by the tasks of one call; each writes its own columns.
+#[cfg(target_arch = "x86_64")]
 struct OutPtr(*mut f32);
 // SAFETY: tasks write disjoint column ranges of the buffer, which outlives the parallel
 // loop (see `Packed::matmul`).
+#[cfg(target_arch = "x86_64")]
 unsafe impl Send for OutPtr {}
+#[cfg(target_arch = "x86_64")]
 unsafe impl Sync for OutPtr {}
 
+#[cfg(target_arch = "x86_64")]
 impl OutPtr {
     // A method, so closures capture the whole (Sync) wrapper rather than its raw field.
     fn at(&self, offset: usize) -> *mut f32 {
@@ -120,6 +131,7 @@ impl OutPtr {
 }
 
 /// Below this many multiply-adds a call runs on one thread: waking the pool costs more.
+#[cfg(target_arch = "x86_64")]
 const PAR_MIN_MACS: usize = 1 << 18;
 
 impl Packed {
@@ -144,6 +156,7 @@ impl Packed {
 
     #[cfg(target_arch = "x86_64")]
     fn run(&self, a: &Acts, m: usize, y: &mut [f32]) {
+        use pack::ROWS;
         let isa = isa().expect("Packed weights exist only where the kernels run");
         let groups = self.n.div_ceil(ROWS);
         let pool = pool::Pool::get();
@@ -181,10 +194,12 @@ impl Packed {
     }
 }
 
-#[cfg(test)]
+// The tests drive the x86 kernels directly, both instruction sets.
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
     use candle_core::quantized::GgmlDType;
+    use pack::ROWS;
 
     const TYPES: [GgmlDType; 6] = [
         GgmlDType::Q4_0,
@@ -254,6 +269,26 @@ mod tests {
             .zip(want)
             .map(|(a, b)| (a - b).abs() / scale)
             .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn simd_activation_quantization_equals_scalar() {
+        for kind in [act::ActKind::Q8_0, act::ActKind::Q8_1, act::ActKind::Q8K] {
+            let k = 768;
+            let mut x = randn(3 * k, 5);
+            // A zero block, and ties at .5 after scaling, exercise the edge cases.
+            x[256..512].fill(0.0);
+            x[512] = 2.0;
+            x[513] = -2.0;
+            x[514] = 0.5 * 2.0 / 127.0;
+            let simd = Acts::quantize(kind, &x, k);
+            let mut scalar = Acts::zeroed(kind, x.len(), k);
+            scalar.quantize_scalar(kind, &x);
+            assert_eq!(simd.qs, scalar.qs, "{kind:?}");
+            assert_eq!(simd.d, scalar.d, "{kind:?}");
+            assert_eq!(simd.sums, scalar.sums, "{kind:?}");
+            assert_eq!(simd.s, scalar.s, "{kind:?}");
+        }
     }
 
     #[test]

@@ -242,14 +242,6 @@ impl Packed {
         Ok(Packed { kind, n, k, data })
     }
 
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
-    pub fn shape(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-
     /// Row `row` dequantized to f32, with ggml's arithmetic (embedding lookups, tests).
     pub fn row(&self, row: usize, out: &mut [f32]) {
         let (kind, bs) = (self.kind, self.kind.block());

@@ -10,8 +10,9 @@
 // Tiles index several arrays (accumulators, activation rows) by the same row number.
 #![allow(clippy::needless_range_loop)]
 
-use super::act::Acts;
+use super::act::{ActKind, Acts};
 use super::pack::{Kind, Packed, ROWS};
+use half::f16;
 use std::arch::x86_64::*;
 
 /// Activation rows per tile.
@@ -411,4 +412,89 @@ unsafe fn q6k<const M: usize, const VNNI: bool>(
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, da), acc[t]);
         }
     }
+}
+
+/// `Acts::quantize_scalar` with AVX2, the same results bit for bit (ggml's AVX2
+/// quantize_row_q8_0 / q8_1 and quantize_row_q8_K_ref).
+///
+/// # Safety
+/// AVX2 and FMA must be available; `a` must be sized for `x` (`Acts::zeroed`).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn quantize(kind: ActKind, x: &[f32], a: &mut Acts) {
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let amax32 = |p: *const f32| -> f32 {
+        let mut m = _mm256_setzero_ps();
+        for j in 0..4 {
+            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(p.add(8 * j)), abs_mask));
+        }
+        let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps::<1>(h, h)))
+    };
+    match kind {
+        ActKind::Q8_0 | ActKind::Q8_1 => {
+            for b in 0..x.len() / 32 {
+                let p = x.as_ptr().add(32 * b);
+                let amax = amax32(p);
+                let d = amax / 127.0;
+                let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+                let (lo, hi) = q8_32(p, id, i32::MAX, a.qs.as_mut_ptr().add(32 * b));
+                let sum = lo + hi;
+                a.d[b] = f16::from_f32(d).to_f32();
+                a.sums[b] = sum;
+                if kind == ActKind::Q8_1 {
+                    a.s[b] = f16::from_f32(d * sum as f32).to_f32();
+                }
+            }
+        }
+        ActKind::Q8K => {
+            for b in 0..x.len() / 256 {
+                let p = x.as_ptr().add(256 * b);
+                let amax = (0..8).map(|j| amax32(p.add(32 * j))).fold(0f32, f32::max);
+                if amax == 0.0 {
+                    continue;
+                }
+                // The signed value of the first element of largest magnitude, as the scalar
+                // loop finds it.
+                let xb = std::slice::from_raw_parts(p, 256);
+                let max = *xb.iter().find(|v| v.abs() == amax).unwrap_or(&amax);
+                let iscale = -127.0 / max;
+                for j in 0..8 {
+                    let q = a.qs.as_mut_ptr().add(256 * b + 32 * j);
+                    let (lo, hi) = q8_32(p.add(32 * j), iscale, 127, q);
+                    a.sums[16 * b + 2 * j] = lo;
+                    a.sums[16 * b + 2 * j + 1] = hi;
+                }
+                a.d[b] = 1.0 / iscale;
+            }
+        }
+    }
+}
+
+/// Rounds 32 values × `scale` to even, caps them at `cap`, stores them as bytes at `q` and
+/// returns the sums of the first and the last 16.
+#[inline(always)]
+unsafe fn q8_32(p: *const f32, scale: f32, cap: i32, q: *mut i8) -> (i32, i32) {
+    let m = _mm256_set1_ps(scale);
+    let cap = _mm256_set1_epi32(cap);
+    let mut v = [_mm256_setzero_si256(); 4];
+    for j in 0..4 {
+        let x = _mm256_mul_ps(_mm256_loadu_ps(p.add(8 * j)), m);
+        let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+        v[j] = _mm256_min_epi32(_mm256_cvtps_epi32(r), cap);
+    }
+    let hsum = |x: __m256i| {
+        let h = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
+        let h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+        _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32::<1>(h)))
+    };
+    let lo = hsum(_mm256_add_epi32(v[0], v[1]));
+    let hi = hsum(_mm256_add_epi32(v[2], v[3]));
+    // packs work per 128-bit lane: the permutation puts the 8-byte runs back in order.
+    let p01 = _mm256_packs_epi32(v[0], v[1]);
+    let p23 = _mm256_packs_epi32(v[2], v[3]);
+    let b = _mm256_packs_epi16(p01, p23);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(q as *mut __m256i, b);
+    (lo, hi)
 }
