@@ -10,6 +10,7 @@ pub mod config;
 mod error;
 pub mod gguf;
 mod inspect;
+pub mod kernels;
 mod local;
 pub mod model;
 mod remote;
@@ -33,9 +34,14 @@ pub fn init_threads(n: Option<usize>) {
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(n) = n.filter(|&n| n > 0) {
         b = b.num_threads(n);
-        // candle's quantized matmuls run on its own pool, sized from this variable when it
-        // first starts: without it `--threads` would not limit them.
+        // candle's float matmuls and elementwise ops run on its own pool, sized from this
+        // variable when it first starts: without it `--threads` would not limit them.
         std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    }
+    // candle's pool workers spin 25,000 rounds after each op before parking; on 2 cores that
+    // takes a core from the matmul threads (kernels/pool.rs) that usually run next.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
     }
     let _ = b.build_global();
 }

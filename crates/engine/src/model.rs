@@ -3,59 +3,27 @@
 //! different lengths, each with its own KV cache, run through the weights in one pass.
 
 use crate::config::{Arch, Config};
+use crate::kernels::Weight;
 use crate::weights::Source;
 use crate::Result;
-use candle_core::quantized::k_quants::{self, BlockQ8_0};
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use rayon::prelude::*;
 
 /// A linear layer `y = x Wᵀ + b`; W stays in its stored (possibly quantized) format.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: QMatMul,
+    pub weight: Weight,
     pub bias: Option<Tensor>,
 }
 
 impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match &self.weight {
-            QMatMul::QTensor(w) if w.dtype() == GgmlDType::Q8_0 && x.device().is_cpu() => {
-                q8_0_matmul(w, x)?
-            }
-            w => w.forward(x)?,
-        };
+        let y = self.weight.forward(x)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
     }
-}
-
-/// `x Wᵀ` for a Q8_0 weight with the activations rounded to Q8_0 (one scale per 32 values), as
-/// llama.cpp does. candle 0.11's AVX512-VNNI path for Q8_0 rounds them to Q8_K (one scale per
-/// 256), which costs SmolLM2 1.4× llama.cpp's KL divergence for the same file.
-fn q8_0_matmul(w: &QTensor, x: &Tensor) -> Result<Tensor> {
-    let (n, k) = w.shape().dims2()?;
-    let x = x.contiguous()?;
-    let dims = x.dims().to_vec();
-    let m = x.elem_count() / k;
-    let lhs = x.flatten_all()?.to_vec1::<f32>()?;
-    let data = w.data()?;
-    let size = std::mem::size_of::<BlockQ8_0>();
-    assert_eq!(data.len(), n * k / 32 * size, "Q8_0 weight of {n}x{k}");
-    assert_eq!(
-        data.as_ptr() as usize % std::mem::align_of::<BlockQ8_0>(),
-        0
-    );
-    // SAFETY: the bytes are the QTensor's own Q8_0 blocks (size and alignment checked above).
-    let rhs =
-        unsafe { std::slice::from_raw_parts(data.as_ptr() as *const BlockQ8_0, data.len() / size) };
-    let mut out = vec![0f32; m * n];
-    k_quants::matmul((m, k, n), &lhs, rhs, &mut out)?;
-    let mut shape = dims;
-    *shape.last_mut().expect("x has a last dimension") = n;
-    Ok(Tensor::from_vec(out, shape, x.device())?)
 }
 
 /// Where a hook sees the input of linear layers. Layers that share an input share a site.
@@ -208,7 +176,7 @@ pub struct Segment<'a> {
 pub struct Model {
     pub cfg: Config,
     pub device: Device,
-    pub embed: QMatMul,
+    pub embed: Weight,
     pub layers: Vec<Layer>,
     pub norm: Tensor,
     pub lm_head: Linear,
@@ -582,6 +550,7 @@ mod tests {
 
     #[test]
     fn q8_0_linear_rounds_activations_per_32_like_llama_cpp() {
+        use candle_core::quantized::{GgmlDType, QTensor};
         let (m, k, n) = (5, 512, 48);
         let w = Tensor::randn(0f32, 0.1, (n, k), &Device::Cpu).unwrap();
         let mut x: Vec<f32> = Tensor::randn(0f32, 1.0, (m * k,), &Device::Cpu)
@@ -602,7 +571,7 @@ mod tests {
             .to_vec1()
             .unwrap();
         let lin = Linear {
-            weight: QMatMul::from_qtensor(q).unwrap(),
+            weight: Weight::from_qtensor(q, &Device::Cpu).unwrap(),
             bias: None,
         };
         let xt = Tensor::from_vec(x.clone(), (1, m, k), &Device::Cpu).unwrap();

@@ -2,6 +2,7 @@
 //! addressed by their GGUF names everywhere in tradeoff; HF names are mapped on read.
 
 use crate::gguf::Gguf;
+use crate::kernels::Weight;
 use crate::{Error, Result};
 use candle_core::quantized::QMatMul;
 use candle_core::safetensors::MmapedSafetensors;
@@ -77,24 +78,27 @@ impl Source {
     }
 
     /// A weight matrix [out, in]: quantized GGUF types stay quantized (matmuls run on the
-    /// quantized data); float types become f32 tensors.
+    /// quantized data, repacked for tradeoff's kernels where they cover the type); float
+    /// types become f32 tensors.
     /// With `dequantize`, quantized weights are expanded to f32 (a float reference model).
     pub(crate) fn matrix(
         &mut self,
         name: &str,
         device: &Device,
         dequantize: bool,
-    ) -> Result<QMatMul> {
+    ) -> Result<Weight> {
         match self {
             Source::Gguf(g) => {
                 let qt = g.tensor(name, device)?;
                 if dequantize {
-                    Ok(QMatMul::Tensor(qt.dequantize(device)?))
+                    Ok(Weight::Candle(QMatMul::Tensor(qt.dequantize(device)?)))
                 } else {
-                    Ok(QMatMul::from_qtensor(qt)?)
+                    Weight::from_qtensor(qt, device)
                 }
             }
-            Source::Safetensors { .. } => Ok(QMatMul::Tensor(self.dense(name, device)?)),
+            Source::Safetensors { .. } => {
+                Ok(Weight::Candle(QMatMul::Tensor(self.dense(name, device)?)))
+            }
         }
     }
 

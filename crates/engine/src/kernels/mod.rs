@@ -1,0 +1,365 @@
+//! tradeoff's own CPU kernels for quantized linear layers (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+//! Q6_K).
+//!
+//! candle's quantized matmul computes every output element as an independent dot product
+//! (each activation row re-reads the whole weight matrix) and its worker pool spins on a
+//! barrier. Here weights are repacked once at load (`pack.rs`), activations are quantized
+//! once per call as llama.cpp does (`act.rs`), and output row groups are split across
+//! threads (`pool.rs`); each group's weights are read once per call and reused, from cache,
+//! for all activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
+
+mod act;
+mod pack;
+#[cfg(target_arch = "x86_64")]
+mod pool;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use pack::{Kind, Packed};
+
+use crate::Result;
+use act::Acts;
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use std::sync::Arc;
+
+#[cfg(target_arch = "x86_64")]
+fn isa() -> Option<x86::Isa> {
+    use std::sync::OnceLock;
+    static ISA: OnceLock<Option<x86::Isa>> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        // For comparisons with candle's kernels: TRADEOFF_KERNELS=candle turns these off.
+        if std::env::var("TRADEOFF_KERNELS").is_ok_and(|v| v == "candle") {
+            return None;
+        }
+        x86::Isa::detect()
+    })
+}
+
+/// Whether the kernels run on this CPU (else every weight stays with candle).
+pub fn enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return isa().is_some();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// A linear layer's weight: repacked for tradeoff's kernels where they cover the type and
+/// the CPU, else candle's `QMatMul` (float weights, other types, other CPUs and devices).
+#[derive(Debug, Clone)]
+pub enum Weight {
+    Candle(QMatMul),
+    Packed(Arc<Packed>),
+}
+
+impl Weight {
+    /// Repacks `qt` when the kernels can run it on `device`, else wraps it for candle.
+    pub fn from_qtensor(qt: QTensor, device: &Device) -> Result<Weight> {
+        if let (Device::Cpu, Some(kind), [n, k]) =
+            (device, Kind::from_ggml(qt.dtype()), qt.shape().dims())
+        {
+            if enabled() && k % kind.block() == 0 {
+                let (n, k) = (*n, *k);
+                return Ok(Weight::Packed(Arc::new(Packed::new(
+                    kind,
+                    n,
+                    k,
+                    &qt.data()?,
+                )?)));
+            }
+        }
+        Ok(Weight::Candle(QMatMul::from_qtensor(qt)?))
+    }
+
+    /// `x Wᵀ` for x of shape [.., k].
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Weight::Candle(q) => Ok(q.forward(x)?),
+            Weight::Packed(p) => {
+                let dims = x.dims().to_vec();
+                let k = *dims.last().unwrap_or(&0);
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let m = xs.len().checked_div(k).unwrap_or(0);
+                let y = p.matmul(&xs, m)?;
+                let mut out_dims = dims;
+                if let Some(last) = out_dims.last_mut() {
+                    *last = p.n;
+                }
+                Ok(Tensor::from_vec(y, out_dims, x.device())?)
+            }
+        }
+    }
+
+    /// Rows `ids` of the matrix, [ids, k] (embedding lookup).
+    pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Weight::Candle(q) => Ok(q.embedding(ids)?),
+            Weight::Packed(p) => {
+                let ids = ids.to_vec1::<u32>()?;
+                if let Some(bad) = ids.iter().find(|&&i| i as usize >= p.n) {
+                    return Err(crate::Error::Request(format!(
+                        "row {bad} of a matrix with {} rows",
+                        p.n
+                    )));
+                }
+                let mut out = vec![0f32; ids.len() * p.k];
+                for (row, &id) in out.chunks_exact_mut(p.k).zip(&ids) {
+                    p.row(id as usize, row);
+                }
+                Ok(Tensor::from_vec(out, (ids.len(), p.k), &Device::Cpu)?)
+            }
+        }
+    }
+}
+
+/// Output pointer shared by the tasks of one call; each writes its own columns.
+#[cfg(target_arch = "x86_64")]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint column ranges of the buffer, which outlives the parallel
+// loop (see `Packed::matmul`).
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for OutPtr {}
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for OutPtr {}
+
+#[cfg(target_arch = "x86_64")]
+impl OutPtr {
+    // A method, so closures capture the whole (Sync) wrapper rather than its raw field.
+    fn at(&self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// Below this many multiply-adds a call runs on one thread: waking the pool costs more.
+#[cfg(target_arch = "x86_64")]
+const PAR_MIN_MACS: usize = 1 << 18;
+
+impl Packed {
+    /// `y = x Wᵀ` for `m` rows of `x` ([m, k] row-major), [m, n] row-major.
+    pub fn matmul(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        if x.len() != m * self.k {
+            return Err(crate::Error::Request(format!(
+                "matmul of {} values by a [{}, {}] matrix",
+                x.len(),
+                self.n,
+                self.k
+            )));
+        }
+        let mut y = vec![0f32; m * self.n];
+        if m == 0 {
+            return Ok(y);
+        }
+        let a = Acts::quantize(self.kind.act(), x, self.k);
+        self.run(&a, m, &mut y);
+        Ok(y)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run(&self, a: &Acts, m: usize, y: &mut [f32]) {
+        use pack::ROWS;
+        let isa = isa().expect("Packed weights exist only where the kernels run");
+        let groups = self.n.div_ceil(ROWS);
+        let pool = pool::Pool::get();
+        // Several chunks per thread, so a thread that starts late still gets a share.
+        let chunks = if m * self.n * self.k < PAR_MIN_MACS {
+            1
+        } else {
+            (4 * pool.threads()).min(groups)
+        };
+        let out = OutPtr(y.as_mut_ptr());
+        let job = |c: usize| {
+            let (g0, g1) = (groups * c / chunks, groups * (c + 1) / chunks);
+            let job = x86::Job {
+                w: self,
+                a,
+                m,
+                groups: g0..g1,
+                out: out.at(g0 * ROWS),
+                ldo: self.n,
+            };
+            // SAFETY: `isa` was detected on this CPU; chunk c writes only columns
+            // 8·g0..8·g1 (clipped to n) of rows 0..m of `y`, which the caller holds.
+            unsafe { x86::run(isa, &job) }
+        };
+        if chunks == 1 {
+            job(0);
+        } else {
+            pool.run(chunks, &job);
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn run(&self, _a: &Acts, _m: usize, _y: &mut [f32]) {
+        unreachable!("Packed weights exist only where the kernels run")
+    }
+}
+
+// The tests drive the x86 kernels directly, both instruction sets.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use candle_core::quantized::GgmlDType;
+    use pack::ROWS;
+
+    const TYPES: [GgmlDType; 6] = [
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q6K,
+    ];
+
+    fn randn(n: usize, seed: u64) -> Vec<f32> {
+        // Box-Muller on a small LCG: deterministic without another dependency.
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut u = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32)
+            .collect()
+    }
+
+    fn weights(t: GgmlDType, n: usize, k: usize) -> (QTensor, Packed, Vec<f32>) {
+        let w = Tensor::from_vec(randn(n * k, (n * 131 + k) as u64), (n, k), &Device::Cpu).unwrap();
+        let qt = QTensor::quantize(&w, t).unwrap();
+        let deq = qt.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+        let p = Packed::new(Kind::from_ggml(t).unwrap(), n, k, &qt.data().unwrap()).unwrap();
+        (qt, p, deq.to_vec1().unwrap())
+    }
+
+    /// Σ dequantized weights × dequantized activations, in f64: what the kernels compute up
+    /// to f32 rounding.
+    fn reference(p: &Packed, wdeq: &[f32], x: &[f32], m: usize) -> Vec<f32> {
+        let (n, k) = (p.n, p.k);
+        let acts = Acts::quantize(p.kind.act(), x, k);
+        let a = acts.dequantize(p.kind.act());
+        let mut y = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s: f64 = (0..k)
+                    .map(|e| wdeq[j * k + e] as f64 * a[i * k + e] as f64)
+                    .sum();
+                if p.kind == Kind::Q4_1 {
+                    // llama.cpp's Q8_1 keeps d·Σq rounded to f16 for the minimum's term.
+                    let nb = k / 32;
+                    for b in 0..nb {
+                        let at = ((j / ROWS) * nb + b) * 160 + 16 + 2 * (j % ROWS);
+                        let mw = half::f16::from_le_bytes([p.data[at], p.data[at + 1]]).to_f32();
+                        let blk = i * nb + b;
+                        let exact = acts.d[blk] as f64 * acts.sums[blk] as f64;
+                        s += mw as f64 * (acts.s[blk] as f64 - exact);
+                    }
+                }
+                y[i * n + j] = s as f32;
+            }
+        }
+        y
+    }
+
+    fn max_rel(got: &[f32], want: &[f32]) -> f32 {
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        got.iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs() / scale)
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn simd_activation_quantization_equals_scalar() {
+        for kind in [act::ActKind::Q8_0, act::ActKind::Q8_1, act::ActKind::Q8K] {
+            let k = 768;
+            let mut x = randn(3 * k, 5);
+            // A zero block, and ties at .5 after scaling, exercise the edge cases.
+            x[256..512].fill(0.0);
+            x[512] = 2.0;
+            x[513] = -2.0;
+            x[514] = 0.5 * 2.0 / 127.0;
+            let simd = Acts::quantize(kind, &x, k);
+            let mut scalar = Acts::zeroed(kind, x.len(), k);
+            scalar.quantize_scalar(kind, &x);
+            assert_eq!(simd.qs, scalar.qs, "{kind:?}");
+            assert_eq!(simd.d, scalar.d, "{kind:?}");
+            assert_eq!(simd.sums, scalar.sums, "{kind:?}");
+            assert_eq!(simd.s, scalar.s, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn packed_rows_dequantize_like_candle() {
+        for t in TYPES {
+            let (n, k) = (13, 512);
+            let (_, p, deq) = weights(t, n, k);
+            let mut row = vec![0f32; k];
+            for r in 0..n {
+                p.row(r, &mut row);
+                let want = &deq[r * k..(r + 1) * k];
+                let err = max_rel(&row, want);
+                assert!(err < 1e-6, "{t:?} row {r}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_match_quantized_reference_and_candle() {
+        for t in TYPES {
+            for (n, k) in [(8, 256), (37, 768), (3, 512)] {
+                let (qt, p, deq) = weights(t, n, k);
+                let qmm = QMatMul::from_qtensor(qt).unwrap();
+                for m in [1, 3, 17, 64] {
+                    let x = randn(m * k, (m * 7 + n) as u64);
+                    let want = reference(&p, &deq, &x, m);
+                    let a = Acts::quantize(p.kind.act(), &x, k);
+                    let mut isas = vec![x86::Isa::Avx2];
+                    if x86::Isa::detect() == Some(x86::Isa::Vnni) {
+                        isas.push(x86::Isa::Vnni);
+                    }
+                    for isa in isas {
+                        let mut y = vec![f32::NAN; m * n];
+                        let job = x86::Job {
+                            w: &p,
+                            a: &a,
+                            m,
+                            groups: 0..n.div_ceil(ROWS),
+                            out: y.as_mut_ptr(),
+                            ldo: n,
+                        };
+                        // SAFETY: the test machine has AVX2 (the engine's build requires it);
+                        // VNNI only where detected; y holds m × n values.
+                        unsafe { x86::run(isa, &job) };
+                        let err = max_rel(&y, &want);
+                        assert!(err < 2e-6, "{t:?} {isa:?} m={m} n={n} k={k}: {err}");
+                    }
+                    // Through the public path (threads split the row groups).
+                    let y = p.matmul(&x, m).unwrap();
+                    assert!(max_rel(&y, &want) < 2e-6, "{t:?} matmul m={m} n={n} k={k}");
+                    let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+                    let c: Vec<f32> = qmm
+                        .forward(&xt)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap();
+                    let err = max_rel(&y, &c);
+                    assert!(err < 2e-3, "{t:?} vs candle m={m} n={n} k={k}: {err}");
+                    // And against f32 activations: only activation rounding apart.
+                    let xf: Vec<f32> = (0..m * n)
+                        .map(|ij| {
+                            let (i, j) = (ij / n, ij % n);
+                            (0..k).map(|e| deq[j * k + e] * x[i * k + e]).sum()
+                        })
+                        .collect();
+                    let err = max_rel(&y, &xf);
+                    assert!(err < 2e-2, "{t:?} vs f32 m={m} n={n} k={k}: {err}");
+                }
+            }
+        }
+    }
+}
