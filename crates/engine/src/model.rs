@@ -587,6 +587,17 @@ mod tests {
         );
     }
 
+    /// [1, heads, pos, hd] as [pos][head * hd] rows, flattened.
+    fn pos_major(t: &Tensor) -> Vec<f32> {
+        let t = t.squeeze(0).unwrap().transpose(0, 1).unwrap();
+        t.contiguous()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
     #[test]
     fn rope_matches_candle_both_layouts() {
         let (nh, t, hd) = (3, 5, 8);
@@ -611,31 +622,11 @@ mod tests {
                 candle_nn::rotary_emb::rope(&x, &cos, &sin).unwrap()
             };
             // Ours works on [pos][head * hd] rows.
-            let mut rows = x
-                .squeeze(0)
-                .unwrap()
-                .transpose(0, 1)
-                .unwrap()
-                .contiguous()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let mut rows = pos_major(&x);
             for (p, row) in rows.chunks_mut(nh * hd).enumerate() {
                 rope.apply(row, hd, p);
             }
-            let want = want
-                .squeeze(0)
-                .unwrap()
-                .transpose(0, 1)
-                .unwrap()
-                .contiguous()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let want = pos_major(&want);
             assert!(close(&rows, &want) < 1e-5, "interleaved={interleaved}");
         }
     }

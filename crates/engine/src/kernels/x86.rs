@@ -175,6 +175,29 @@ unsafe fn dot_chunk<const VNNI: bool>(init: __m256i, v: &[__m256i; 8], ap: *cons
     s
 }
 
+/// Adds block `b` of a row group stored as unsigned codes `q + offset` (scales `dw`) times
+/// each of the M activation rows to `acc`; `offset · Σa` is subtracted up front.
+#[inline(always)]
+unsafe fn offset_block<const M: usize, const VNNI: bool>(
+    v: &[__m256i; 8],
+    offset: i32,
+    dw: __m256,
+    a: &Acts,
+    i0: usize,
+    b: usize,
+    acc: &mut [__m256; MR],
+) {
+    let k = a.k;
+    for t in 0..M {
+        let i = i0 + t;
+        let ap = a.qs.as_ptr().add(i * k + 32 * b);
+        let init = _mm256_set1_epi32(-offset * a.sums[i * k / 32 + b]);
+        let s = dot_chunk::<VNNI>(init, v, ap);
+        let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i * k / 32 + b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
+    }
+}
+
 #[inline(always)]
 unsafe fn q4_0<const M: usize, const VNNI: bool>(
     w: *const u8,
@@ -183,20 +206,12 @@ unsafe fn q4_0<const M: usize, const VNNI: bool>(
     i0: usize,
     acc: &mut [__m256; MR],
 ) {
-    let k = a.k;
     for b in 0..nb {
         let p = w.add(b * 144);
         let dw = f16x8(p);
         let v = nibbles(p.add(16));
-        for t in 0..M {
-            let i = i0 + t;
-            let ap = a.qs.as_ptr().add(i * k + 32 * b);
-            // Codes are q + 8: subtract 8 Σa up front.
-            let init = _mm256_set1_epi32(-8 * a.sums[i * k / 32 + b]);
-            let s = dot_chunk::<VNNI>(init, &v, ap);
-            let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i * k / 32 + b]));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
-        }
+        // Codes are q + 8.
+        offset_block::<M, VNNI>(&v, 8, dw, a, i0, b, acc);
     }
 }
 
@@ -251,7 +266,6 @@ unsafe fn q5_0<const M: usize, const VNNI: bool>(
     i0: usize,
     acc: &mut [__m256; MR],
 ) {
-    let k = a.k;
     for b in 0..nb {
         let p = w.add(b * 176);
         let dw = f16x8(p);
@@ -261,15 +275,8 @@ unsafe fn q5_0<const M: usize, const VNNI: bool>(
             v[g] = _mm256_or_si256(v[g], bit4(h, g));
             v[4 + g] = _mm256_or_si256(v[4 + g], bit4(h, 4 + g));
         }
-        for t in 0..M {
-            let i = i0 + t;
-            let ap = a.qs.as_ptr().add(i * k + 32 * b);
-            // Codes are q + 16: subtract 16 Σa up front.
-            let init = _mm256_set1_epi32(-16 * a.sums[i * k / 32 + b]);
-            let s = dot_chunk::<VNNI>(init, &v, ap);
-            let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i * k / 32 + b]));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
-        }
+        // Codes are q + 16.
+        offset_block::<M, VNNI>(&v, 16, dw, a, i0, b, acc);
     }
 }
 
