@@ -261,6 +261,11 @@ mod tests {
         e
     }
 
+    /// A quantized tensor's values, flattened.
+    fn values(qt: &candle_core::quantized::QTensor) -> Vec<f32> {
+        let t = qt.dequantize(&candle_core::Device::Cpu).unwrap();
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
     #[test]
     fn gptq_beats_rtn_and_lands_on_the_grid() {
         let (t, n, rows) = (256, 128, 16);
@@ -274,27 +279,14 @@ mod tests {
             let mut wg = w.clone();
             let qz = run(&mut wg, &hi, &Target::Grid(ty), act).unwrap().unwrap();
             let qt = crate::quant::encode(ty, &[rows, n], &qz.d, &qz.q).unwrap();
-            let back = qt
-                .dequantize(&candle_core::Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let back = values(&qt);
             assert_eq!(
                 back, wg,
                 "{ty:?}: written blocks give back exactly what GPTQ used"
             );
             let wt = candle_core::Tensor::from_vec(w.clone(), (rows, n), &candle_core::Device::Cpu)
                 .unwrap();
-            let rtn = crate::quant::rtn(&wt, ty)
-                .unwrap()
-                .dequantize(&candle_core::Device::Cpu)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let rtn = values(&crate::quant::rtn(&wt, ty).unwrap());
             let (eg, er) = (out_err(&x, &w, &wg, n), out_err(&x, &w, &rtn, n));
             assert!(eg < er, "{ty:?} act_order={act}: GPTQ {eg} vs RTN {er}");
         }
