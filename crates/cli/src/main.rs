@@ -22,6 +22,11 @@ struct Cli {
     /// Worker threads for model kernels and code execution (default: all cores).
     #[arg(long, global = true, env = "TRADEOFF_THREADS")]
     threads: Option<usize>,
+    /// Sequences the in-process engine decodes together (default: 16 per thread, fewer when
+    /// their KV caches would not fit in half the free memory). Greedy output does not depend
+    /// on it.
+    #[arg(long, global = true, env = "TRADEOFF_BATCH")]
+    batch: Option<usize>,
     /// More log output (-v: info, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -64,10 +69,16 @@ enum Cmd {
 
 /// Loads the engine named by `--model`: a catalog name, GGUF file, model folder, or the URL
 /// of an OpenAI-compatible server (`http://host:port/v1#model-id`).
-pub fn load_engine(spec: &str) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
+pub fn load_engine(
+    spec: &str,
+    batch: Option<usize>,
+) -> anyhow::Result<Box<dyn tradeoff_engine::Engine>> {
     Ok(tradeoff_engine::open_engine(
         spec,
-        tradeoff_engine::LoadOptions::default(),
+        tradeoff_engine::LoadOptions {
+            max_batch: batch,
+            ..Default::default()
+        },
     )?)
 }
 
@@ -89,13 +100,13 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Models(c) => cmd::models::run_models(c),
         Cmd::Data(c) => cmd::models::run_data(c),
-        Cmd::Generate(a) => cmd::generate::run(a),
-        Cmd::Eval(a) => cmd::eval::run(&a),
+        Cmd::Generate(a) => cmd::generate::run(a, cli.batch),
+        Cmd::Eval(a) => cmd::eval::run(&a, cli.batch),
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Compress(a) => cmd::compress::run(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
-        Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads),
+        Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads, cli.batch),
         Cmd::Runs(c) => cmd::runs::run(c),
         Cmd::Report(a) => cmd::report::run(&a),
         Cmd::Export(c) => cmd::export::run(c),

@@ -139,7 +139,7 @@ impl ChatMessage {
 /// What is being served, for result records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineInfo {
-    /// "candle", "openai", ...
+    /// "in-process: tradeoff kernels (AVX2), ...", "openai", ...
     pub engine: String,
     /// Catalog name, file path or server model id.
     pub model: String,

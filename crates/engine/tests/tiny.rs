@@ -253,7 +253,7 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
         .enumerate()
         .map(|(i, p)| GenRequest::new(*p, greedy(if i == 1 { want.len() } else { 3 + i })))
         .collect();
-    e.opts.max_batch = 2;
+    e.opts.max_batch = Some(2);
     let mut got = vec![None; reqs.len()];
     e.generate_many(&reqs, &mut |i, g| got[i] = Some(g.unwrap()))
         .unwrap();

@@ -86,6 +86,9 @@ fn prompt_text(engine: &dyn Engine, p: &Prompt) -> Result<String> {
     })
 }
 
+/// Called with a problem's position once all its samples are scored.
+type ProblemDone<'a> = dyn Fn(usize, &[SampleOutcome]) + Sync + 'a;
+
 /// One sample on its way to the worker pool.
 struct Job {
     /// Position in the run's problem list.
@@ -422,7 +425,7 @@ impl<'a> Evaluator<'a> {
         sel: &[usize],
         counts: &[usize],
         limits: &[f64],
-        on_done: Option<&(dyn Fn(usize, &[SampleOutcome]) + Sync)>,
+        on_done: Option<&ProblemDone<'_>>,
         feed: F,
     ) -> Result<Vec<Vec<SampleOutcome>>>
     where

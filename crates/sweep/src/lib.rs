@@ -63,6 +63,8 @@ pub struct SweepOptions {
     /// Programs executed at once (default: all cores).
     pub jobs: Option<usize>,
     pub threads: Option<usize>,
+    /// Sequences decoded together while evaluating (default: [`tradeoff_engine::auto_batch`]).
+    pub batch: Option<usize>,
     pub progress: bool,
 }
 
@@ -83,6 +85,7 @@ impl SweepOptions {
             perf_exe: None,
             jobs: None,
             threads: None,
+            batch: None,
             progress: true,
         }
     }
@@ -397,7 +400,13 @@ impl Sweep<'_> {
     ) -> Result<&'e mut LocalEngine> {
         if slot.is_none() {
             let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
-            *slot = Some(LocalEngine::load(&mp, LoadOptions::default())?);
+            *slot = Some(LocalEngine::load(
+                &mp,
+                LoadOptions {
+                    max_batch: self.opts.batch,
+                    ..Default::default()
+                },
+            )?);
         }
         Ok(slot.as_mut().expect("loaded above"))
     }
@@ -653,7 +662,7 @@ impl Sweep<'_> {
                 let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
                 let info = tradeoff_engine::inspect(&mp)?;
                 let mut e = LocalEngine::load(&mp, LoadOptions::default())?;
-                e.opts.max_batch = p.concurrency.max(1);
+                e.opts.max_batch = Some(p.concurrency.max(1));
                 let file = tradeoff_measure::perf::FileInfo {
                     path: info.path.clone(),
                     bytes: info.file_bytes,

@@ -153,7 +153,7 @@ fn options(exec: &ExecArgs) -> EvalOptions {
     o
 }
 
-pub fn run(args: &EvalArgs) -> Result<()> {
+pub fn run(args: &EvalArgs, batch: Option<usize>) -> Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
@@ -174,7 +174,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let exec = executor(&args.exec)?;
     let mut engine = match (&args.model, args.canonical) {
-        (Some(spec), false) => Some(crate::load_engine(spec)?),
+        (Some(spec), false) => Some(crate::load_engine(spec, batch)?),
         _ => None,
     };
     let mut opts = options(&args.exec);

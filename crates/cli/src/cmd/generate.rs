@@ -1,7 +1,7 @@
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
-use tradeoff_engine::{ChatMessage, GenParams, GenRequest, LoadOptions};
+use tradeoff_engine::{ChatMessage, GenParams, GenRequest};
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -41,9 +41,9 @@ pub struct GenerateArgs {
     pub n: usize,
 }
 
-pub fn run(a: GenerateArgs) -> Result<()> {
+pub fn run(a: GenerateArgs, batch: Option<usize>) -> Result<()> {
     let t = std::time::Instant::now();
-    let mut engine = tradeoff_engine::open_engine(&a.model, LoadOptions::default())?;
+    let mut engine = crate::load_engine(&a.model, batch)?;
     let load_s = t.elapsed().as_secs_f64();
     let prompt = if a.chat {
         let mut msgs = Vec::new();

@@ -131,7 +131,7 @@ pub fn run_bench(a: BenchArgs) -> Result<()> {
             bits_per_weight: info.bits_per_weight,
         };
         let mut e = LocalEngine::load(&mp, LoadOptions::default())?;
-        e.opts.max_batch = a.concurrency.max(1);
+        e.opts.max_batch = Some(a.concurrency.max(1));
         (Box::new(e) as Box<dyn tradeoff_engine::Engine>, Some(file))
     };
     let load_s = t.elapsed().as_secs_f64();

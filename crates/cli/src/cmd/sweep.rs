@@ -46,7 +46,7 @@ pub struct SweepArgs {
     pub store: StoreArg,
 }
 
-pub fn run(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
+pub fn run(a: &SweepArgs, threads: Option<usize>, batch: Option<usize>) -> Result<()> {
     let (cfg, text) = SweepConfig::load(&a.config)?;
     let dir = a.config.parent().unwrap_or(Path::new("."));
     let mut opts = SweepOptions::new(dir);
@@ -59,6 +59,7 @@ pub fn run(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     opts.perf_exe = std::env::current_exe().ok();
     opts.jobs = a.jobs;
     opts.threads = threads;
+    opts.batch = batch;
     eprintln!(
         "sweep '{}': {} model(s) × {} variant(s); store {}",
         cfg.name,

@@ -36,6 +36,18 @@ fn isa() -> Option<x86::Isa> {
     })
 }
 
+/// Which matrix kernels run quantized weights here, for result records.
+pub fn describe() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = isa() {
+        return match isa {
+            x86::Isa::Vnni => "tradeoff kernels (AVX512-VNNI), candle for other types",
+            x86::Isa::Avx2 => "tradeoff kernels (AVX2), candle for other types",
+        };
+    }
+    "candle kernels"
+}
+
 /// Whether the kernels run on this CPU (else every weight stays with candle).
 pub fn enabled() -> bool {
     #[cfg(target_arch = "x86_64")]
