@@ -73,8 +73,7 @@ fn inv_chol_upper(a: &[f64], n: usize) -> Option<Vec<f32>> {
     let mut l = vec![0f64; n * n];
     for i in 0..n {
         for j in 0..=i {
-            let (ri, rj) = (&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            let s: f64 = ri.iter().zip(rj).map(|(x, y)| x * y).sum();
+            let s = dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
             let v = a[rev(i) * n + rev(j)] - s;
             if i == j {
                 if v <= 0.0 || !v.is_finite() {
@@ -92,7 +91,7 @@ fn inv_chol_upper(a: &[f64], n: usize) -> Option<Vec<f32>> {
         .map(|c| {
             let mut x = vec![0f64; n];
             for i in c..n {
-                let s: f64 = (c..i).map(|k| l[i * n + k] * x[k]).sum();
+                let s = dot(&l[i * n + c..i * n + i], &x[c..i]);
                 let e = if i == c { 1.0 } else { 0.0 };
                 x[i] = (e - s) / l[i * n + i];
             }
@@ -107,6 +106,26 @@ fn inv_chol_upper(a: &[f64], n: usize) -> Option<Vec<f32>> {
         }
     }
     Some(u)
+}
+
+/// Dot product in independent lanes: a single running sum is a dependency chain the compiler
+/// may not reorder, and the factorization is O(n³) of these (n = 4864 for Qwen's ffn_down).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    const L: usize = 8;
+    let mut acc = [0f64; L];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for i in 0..L {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f64 = acc.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
 }
 
 /// Result of a GPTQ pass: per-block scales and integers, in the original column order.
@@ -221,6 +240,38 @@ mod tests {
         *s ^= *s >> 7;
         *s ^= *s << 17;
         (*s >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    }
+
+    #[test]
+    fn inverse_factor_is_upper_and_inverts() {
+        let n = 37;
+        let mut s = 7u64;
+        let b: Vec<f64> = (0..n * n).map(|_| xorshift(&mut s) as f64).collect();
+        // A = BᵀB + I is symmetric positive definite.
+        let a: Vec<f64> = (0..n * n)
+            .map(|k| {
+                let (i, j) = (k / n, k % n);
+                (0..n).map(|r| b[r * n + i] * b[r * n + j]).sum::<f64>() + f64::from(i == j)
+            })
+            .collect();
+        let u = inv_chol_upper(&a, n).expect("A is positive definite");
+        for i in 0..n {
+            assert!((0..i).all(|j| u[i * n + j] == 0.0), "row {i} is not upper");
+        }
+        // UᵀU A = I.
+        let mut worst = 0f64;
+        for i in 0..n {
+            for j in 0..n {
+                let inv_ik = |k: usize| {
+                    (0..n)
+                        .map(|r| (u[r * n + i] * u[r * n + k]) as f64)
+                        .sum::<f64>()
+                };
+                let v: f64 = (0..n).map(|k| inv_ik(k) * a[k * n + j]).sum();
+                worst = worst.max((v - f64::from(i == j)).abs());
+            }
+        }
+        assert!(worst < 1e-3, "UᵀU·A is off the identity by {worst}");
     }
 
     /// Correlated inputs X [t, n] (so H is far from diagonal) and weights W [rows, n].
