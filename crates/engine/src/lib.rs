@@ -23,7 +23,7 @@ pub use api::*;
 pub use config::{Arch, Config};
 pub use error::{Error, Result};
 pub use inspect::{inspect, ModelInfo};
-pub use local::{auto_batch, resolve, LoadOptions, LocalEngine, ModelPath};
+pub use local::{auto_batch, proc_kb_field, resolve, LoadOptions, LocalEngine, ModelPath};
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
 pub use remote::RemoteEngine;
 pub use tokenizer::Tokenizer;

@@ -48,16 +48,7 @@ impl Machine {
 
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    tradeoff_engine::proc_kb_field("/proc/self/status", "VmHWM")
 }
 
 /// Package energy from Intel RAPL (powercap), in joules, summed over packages. None when the
