@@ -62,6 +62,9 @@ enum Cmd {
     /// Write a run's trade-off report: HTML (Pareto charts, significance vs baseline), CSV,
     /// JSON, PDF.
     Report(cmd::report::ReportArgs),
+    /// Route queries between variants: judge routing policies held out on a run's outcomes.
+    #[command(subcommand)]
+    Route(cmd::route::RouteCmd),
     /// Export a run to another tool.
     #[command(subcommand)]
     Export(cmd::export::ExportCmd),
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Cmd::Runs(c) => cmd::runs::run(c),
         Cmd::Report(a) => cmd::report::run(&a),
         Cmd::Export(c) => cmd::export::run(c),
+        Cmd::Route(c) => cmd::route::run(c, cli.threads),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,7 @@ mod machine;
 mod query;
 mod schema;
 mod store;
+mod transfer;
 mod types;
 
 pub use artifact::hash_artifact;
@@ -44,6 +45,7 @@ pub use machine::Machine;
 pub use query::{DiffRow, RmReport, RunDiff, RunSummary};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Begun, Store, Upserted};
+pub use transfer::{ExportReport, ImportReport, Line as ExportLine, EXPORT_FORMAT, EXPORT_VERSION};
 pub use types::{
     Dataset, Kind, ResultId, ResultRow, ResultSpec, Role, Run, RunId, RunSpec, RunVariant,
     SampleRow, Started, Status, Variant, VariantSpec,
@@ -84,6 +86,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("line {line}: {msg}")]
+    Import { line: usize, msg: String },
     #[error("run store: bad JSON in {what}: {source}")]
     Json {
         what: &'static str,

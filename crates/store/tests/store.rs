@@ -445,3 +445,76 @@ fn artifacts_are_hashed_by_content() {
         Err(Error::Io { .. })
     ));
 }
+
+/// A finished run with one benchmark result whose record carries the prompt and program.
+fn exportable(st: &mut Store, name: &str) -> (Run, String) {
+    let run = st.begin_run(&spec("x = 1\n", name)).unwrap();
+    let v = st
+        .upsert_variant(run.id, &variant("q4", 4), Role::Candidate)
+        .unwrap();
+    let Started::Todo { id, .. } = st.begin_result(run.id, &bench(&v.id)).unwrap() else {
+        panic!("new result");
+    };
+    for (t, p) in [("HumanEval/0", true), ("HumanEval/1", false)] {
+        st.add_sample(id, &sample(t, 0, p)).unwrap();
+    }
+    let record = json!({"problems": [{"task_id": "HumanEval/0", "prompt": "def f():\n",
+        "timing": {"prompt_tokens": 7},
+        "samples": [{"program": "def f():\n return 1", "completion": " return 1", "passed": true}]}]});
+    st.finish_result(id, &[pass1(0.5)], &record).unwrap();
+    st.end_run(run.id, Status::Done).unwrap();
+    (st.resolve_run(name).unwrap(), v.id)
+}
+
+#[test]
+fn export_then_import_rebuilds_the_run_without_the_benchmark_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = open(dir.path());
+    let (run, vid) = exportable(&mut src, "study");
+    let mut buf = Vec::new();
+    let rep = src.export_run(&run, true, &mut buf).unwrap();
+    assert_eq!((rep.variants, rep.results, rep.samples), (1, 1, 2));
+    let text = String::from_utf8(buf.clone()).unwrap();
+    assert!(!text.contains("def f():\\n\""), "prompts leave as hashes: {text}");
+    assert!(text.contains("prompt_sha256") && !text.contains("\"program\""));
+
+    let other = tempfile::tempdir().unwrap();
+    let mut dst = open(other.path());
+    let rep = dst.import_run(&mut buf.as_slice(), None).unwrap();
+    assert_eq!((rep.run.as_str(), rep.variants, rep.results_added, rep.samples), ("study", 1, 1, 2));
+    let r = dst.resolve_run("study").unwrap();
+    assert_eq!(r.status, Status::Done);
+    assert_eq!(r.machine.cpu, "Test CPU", "the machine that measured it travels with it");
+    let vs = dst.variants(r.id).unwrap();
+    assert_eq!(vs[0].variant.id, vid, "variants keep their content hash");
+    let res = &dst.results(r.id).unwrap()[0];
+    assert_eq!((res.status, res.metric("pass@1").unwrap().value), (Status::Done, 0.5));
+    let samples = dst.samples(res.id).unwrap();
+    assert_eq!(samples[0], sample("HumanEval/0", 0, true), "completions included");
+    let rec = dst.record(res.id).unwrap().unwrap();
+    assert_eq!(rec["problems"][0]["timing"]["prompt_tokens"], 7);
+
+    // Importing again under another name reuses every result; without completions they go.
+    let again = dst.import_run(&mut buf.as_slice(), Some("copy")).unwrap();
+    assert_eq!((again.results_added, again.results_present), (0, 1));
+    let mut slim = Vec::new();
+    src.export_run(&run, false, &mut slim).unwrap();
+    assert!(!String::from_utf8(slim).unwrap().contains("return 1"));
+}
+
+#[test]
+fn import_refuses_what_is_not_an_export_and_edited_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = open(dir.path());
+    let err = st.import_run(&mut "{\"a\": 1}\n".as_bytes(), None).unwrap_err();
+    assert!(err.to_string().contains("not a tradeoff run export"), "{err}");
+    let (run, _) = exportable(&mut st, "s");
+    let mut buf = Vec::new();
+    st.export_run(&run, true, &mut buf).unwrap();
+    let edited = String::from_utf8(buf).unwrap().replacen("\"bits\":4", "\"bits\":3", 1);
+    let other = tempfile::tempdir().unwrap();
+    let err = open(other.path())
+        .import_run(&mut edited.as_bytes(), None)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not hash to its id"), "{err}");
+}

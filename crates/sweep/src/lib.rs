@@ -210,12 +210,27 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
     })
 }
 
-/// A short model name for labels: the catalog name, or a file's stem.
+/// A short model name for labels: the catalog name as it is ("qwen2.5-coder-0.5b"), a file's
+/// stem, a folder's name.
 fn model_stem(model: &str) -> String {
-    Path::new(model)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
+    let path = Path::new(model);
+    let name = if path.is_file() {
+        path.file_stem()
+    } else {
+        path.file_name()
+    };
+    name.map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| model.to_string())
+}
+
+#[cfg(test)]
+#[test]
+fn model_stem_keeps_catalog_names_whole() {
+    assert_eq!(model_stem("qwen2.5-coder-0.5b"), "qwen2.5-coder-0.5b");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("my-model.q4.gguf");
+    std::fs::write(&f, b"").unwrap();
+    assert_eq!(model_stem(f.to_str().unwrap()), "my-model.q4");
 }
 
 fn sanitize(s: &str) -> String {
@@ -423,7 +438,8 @@ impl Sweep<'_> {
             &bench::LoadOptions {
                 cache_dir: tradeoff_assets::cache_dir(),
                 mbpp: Some(bench::default_mbpp_path()),
-                split: e.split.clone(),
+                // `split` is MBPP's: the other benchmarks have none and refuse one.
+                split: e.split.clone().filter(|_| name == "mbpp"),
             },
         )?;
         let style = if e.style == "base" {

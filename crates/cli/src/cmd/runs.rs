@@ -54,6 +54,32 @@ pub enum RunsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a run as JSON lines (run, variants with manifests, metrics, per-problem outcomes),
+    /// gzipped when FILE ends in .gz: `runs import` rebuilds it in another store. Prompts are
+    /// stored as hashes, so an export holds model outputs, never benchmark text.
+    Export {
+        /// Run id or name.
+        run: String,
+        /// Output file (.jsonl, or .jsonl.gz to compress).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Leave the completions out (pass/fail, tokens and timings stay).
+        #[arg(long)]
+        no_completions: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Load a run written by `runs export` (gzipped or not) into the store. Variants and
+    /// results keep their content hashes: importing again adds nothing twice.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// Name the imported run [default: its name in the export].
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Remove runs, with the results and variants no other run uses. Artifact files on disk
     /// are not deleted; their paths are printed.
     Rm {
@@ -71,7 +97,68 @@ pub fn run(c: RunsCmd) -> Result<()> {
         RunsCmd::Show { run, store, json } => show(&store.open()?, run.as_deref(), json),
         RunsCmd::Diff { a, b, store, json } => diff(&store.open()?, &a, &b, json),
         RunsCmd::Rm { runs, store } => rm(&mut store.open()?, &runs),
+        RunsCmd::Export {
+            run,
+            out,
+            no_completions,
+            store,
+        } => export(&store.open()?, &run, &out, !no_completions),
+        RunsCmd::Import { file, name, store } => import(&mut store.open()?, &file, name.as_deref()),
     }
+}
+
+fn is_gz(p: &std::path::Path) -> bool {
+    p.extension().is_some_and(|e| e == "gz")
+}
+
+fn export(st: &Store, run: &str, out: &std::path::Path, completions: bool) -> Result<()> {
+    let run = st.resolve_run(run)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Written beside the target and renamed, so an interrupted export leaves no half file.
+    let tmp = out.with_extension("partial");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w: Box<dyn std::io::Write> = if is_gz(out) {
+        Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::best()))
+    } else {
+        Box::new(std::io::BufWriter::new(file))
+    };
+    let rep = st.export_run(&run, completions, &mut w)?;
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "exported run '{}': {} variants, {} results, {} samples -> {}",
+        run.name,
+        rep.variants,
+        rep.results,
+        rep.samples,
+        out.display()
+    );
+    Ok(())
+}
+
+fn import(st: &mut Store, file: &std::path::Path, name: Option<&str>) -> Result<()> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut r: Box<dyn std::io::BufRead> = if is_gz(file) {
+        Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(f)))
+    } else {
+        Box::new(std::io::BufReader::new(f))
+    };
+    let rep = st
+        .import_run(&mut r, name)
+        .with_context(|| format!("importing {}", file.display()))?;
+    println!(
+        "imported run '{}' into {}: {} variants, {} results added ({} already present), {} samples",
+        rep.run,
+        st.path().display(),
+        rep.variants,
+        rep.results_added,
+        rep.results_present,
+        rep.samples
+    );
+    Ok(())
 }
 
 fn list(st: &Store, json: bool) -> Result<()> {

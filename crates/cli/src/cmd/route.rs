@@ -1,0 +1,297 @@
+//! `tradeoff route eval|policies`: which variant should answer each query, judged held out on a
+//! run's per-problem outcomes.
+
+use super::runs::StoreArg;
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tradeoff_eval::{bench, Benchmark, Executor, Language, Program, Prompt, Style};
+use tradeoff_route::cascade::{CheckResult, Checker};
+use tradeoff_route::{BenchTexts, EvalOptions, Problem, RouteEval, Study};
+
+#[derive(Subcommand)]
+pub enum RouteCmd {
+    /// Judge routing policies on a run's stored outcomes, held out: k-fold by problem within
+    /// each benchmark and train-on-one/test-on-another across them. Prints each policy's
+    /// APGR, CPT(50%), CPT(80%), AIQ and compute saved at 95% of the best tier's pass@1, with
+    /// bootstrap CIs, against random, each tier alone, the oracle and the cascade.
+    #[command(after_help = "Examples:
+  tradeoff runs import docs/results/routing-2tier.jsonl.gz
+  tradeoff route eval routing-2tier --bench humaneval,mbpp --tiers 0.5b,1.5b
+  tradeoff route eval routing-2tier --bench humaneval --tiers 0.5b,1.5b \\
+      --policies tokens,complexity,embed-knn --json out/route.json")]
+    Eval(EvalArgs),
+    /// List the routing policies.
+    Policies,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Run id or name.
+    run: String,
+    /// Benchmarks whose outcomes to use (comma-separated); two or more add cross-benchmark
+    /// protocols.
+    #[arg(long, value_delimiter = ',', default_value = "humaneval")]
+    bench: Vec<String>,
+    /// Tiers, cheapest first: variant labels of the run, or a part that names one
+    /// ("0.5b,1.5b").
+    #[arg(long, value_delimiter = ',', required = true)]
+    tiers: Vec<String>,
+    /// Policies to judge (see `tradeoff route policies`) [default: random, tokens,
+    /// complexity, ngram-logreg, and the embedding policies when all-minilm-l6-v2 is pulled].
+    #[arg(long, value_delimiter = ',')]
+    policies: Vec<String>,
+    /// Folds of the within-benchmark protocol.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Bootstrap resamples behind every interval.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// Leave out the cascade (it runs the queries' visible checks in the sandbox).
+    #[arg(long)]
+    no_cascade: bool,
+    /// The seed rule's token threshold, reported as its own row.
+    #[arg(long, default_value_t = 150)]
+    seed_tokens: usize,
+    /// Write the whole evaluation (curves included) as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// MBPP jsonl [default: $TRADEOFF_MBPP, else ../shared/data/mbpp/mbpp.jsonl].
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+pub fn run(c: RouteCmd, threads: Option<usize>) -> Result<()> {
+    match c {
+        RouteCmd::Policies => {
+            for (name, what, _) in tradeoff_route::POLICIES {
+                println!("{name:<14} {what}");
+            }
+            println!("{:<14} (evaluation only) the cheapest tier that solved each problem", "oracle");
+            println!("{:<14} cheapest tier first; escalate when the query's own examples fail", "cascade");
+            Ok(())
+        }
+        RouteCmd::Eval(a) => eval(a, threads),
+    }
+}
+
+fn load_benches(names: &[String], data: Option<PathBuf>) -> Result<BTreeMap<String, Box<dyn Benchmark>>> {
+    names
+        .iter()
+        .map(|n| {
+            let b = bench::load(
+                n,
+                &bench::LoadOptions {
+                    cache_dir: tradeoff_assets::cache_dir(),
+                    mbpp: Some(data.clone().unwrap_or_else(bench::default_mbpp_path)),
+                    split: None,
+                },
+            )?;
+            Ok((n.clone(), b))
+        })
+        .collect()
+}
+
+/// What a router sees of a problem: the user's message (or the plain prompt).
+fn query_text(p: &Prompt) -> String {
+    match p {
+        Prompt::Chat { messages, .. } => messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.clone())
+            .unwrap_or_default(),
+        Prompt::Completion { text, .. } => text.clone(),
+    }
+}
+
+/// Runs stored completions against the checks a query shows, in the sandbox.
+struct SandboxChecker<'a> {
+    exec: Executor,
+    benches: &'a BTreeMap<String, Box<dyn Benchmark>>,
+}
+
+impl Checker for SandboxChecker<'_> {
+    fn check(&self, problem: &Problem, completion: &str, tests: &str) -> CheckResult {
+        let b = &self.benches[&problem.bench];
+        let Some(i) = b.index_of(&problem.task_id) else {
+            return CheckResult { passed: false, exec_s: 0.0 };
+        };
+        let prefill = match b.prompt(i, Style::Instruct) {
+            Prompt::Chat { prefill, .. } => prefill,
+            Prompt::Completion { .. } => String::new(),
+        };
+        let solution = b.solution(i, Style::Instruct, &format!("{prefill}{completion}"));
+        let out = self.exec.run(
+            &Program {
+                language: Language::Python,
+                solution,
+                tests: tests.to_string(),
+            },
+            5.0,
+        );
+        CheckResult {
+            passed: out.status == tradeoff_eval::Status::Pass,
+            exec_s: out.exec_s.unwrap_or(0.0),
+        }
+    }
+}
+
+fn default_policies(embedder: bool) -> Vec<String> {
+    let mut p: Vec<String> = ["random", "tokens", "complexity", "ngram-logreg"].map(String::from).to_vec();
+    if embedder {
+        p.extend(["embed-logreg", "embed-knn"].map(String::from));
+    }
+    p
+}
+
+fn embedder(needed: bool) -> Result<Option<Arc<tradeoff_route::Embedder>>> {
+    let asset = tradeoff_assets::find(tradeoff_assets::Kind::Model, "all-minilm-l6-v2")?;
+    let root = tradeoff_assets::cache_dir();
+    if !needed && !asset.is_pulled(&root) {
+        return Ok(None);
+    }
+    let dir = asset.require(&root)?;
+    Ok(Some(Arc::new(tradeoff_route::Embedder::load(&dir)?)))
+}
+
+fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
+    let store = a.store.open()?;
+    let benches = load_benches(&a.bench, a.data.clone())?;
+    let texts: BTreeMap<String, BenchTexts> = benches
+        .iter()
+        .map(|(n, b)| {
+            let by_task = (0..b.len())
+                .map(|i| (b.task_id(i).to_string(), query_text(&b.prompt(i, Style::Instruct))))
+                .collect();
+            (n.clone(), BenchTexts { sha256: b.dataset().sha256.clone(), by_task })
+        })
+        .collect();
+    let mut study = Study::from_store(&store, &a.run, &a.bench, &a.tiers, &texts)?;
+    let wants_embed = a.policies.iter().any(|p| tradeoff_route::policy::needs_embedding(p));
+    let emb = embedder(wants_embed)?;
+    let policies = if a.policies.is_empty() {
+        default_policies(emb.is_some())
+    } else {
+        a.policies.clone()
+    };
+    if let (Some(e), true) = (&emb, policies.iter().any(|p| tradeoff_route::policy::needs_embedding(p))) {
+        let bar = super::progress_bar(study.problems.len() as u64, "embedding queries");
+        for p in &mut study.problems {
+            p.query.embedding = Some(e.embed(&p.query.text)?.into());
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    }
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let checker = if a.no_cascade {
+        None
+    } else {
+        let sandbox = tradeoff_eval::Sandbox::new()?;
+        Some(SandboxChecker {
+            exec: Executor::new(sandbox, tradeoff_eval::ExecOptions::default()),
+            benches: &benches,
+        })
+    };
+    let opts = EvalOptions {
+        policies,
+        folds: a.folds,
+        seed_tokens: a.seed_tokens,
+        resamples: a.resamples,
+        seed: 0,
+        args: tradeoff_route::PolicyArgs {
+            tiers: study.tiers.iter().map(|t| t.label.clone()).collect(),
+            arg: None,
+            seed: 0,
+            embedder: emb,
+        },
+        threads,
+    };
+    let ev = tradeoff_route::evaluate(&study, &opts, checker.as_ref().map(|c| c as &dyn Checker))?;
+    print_eval(&ev);
+    if let Some(path) = &a.json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&ev)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.1}", 100.0 * x)
+    } else {
+        "-".into()
+    }
+}
+
+fn with_ci(w: &tradeoff_route::metrics::WithCi) -> String {
+    match w.ci95 {
+        Some((lo, hi)) => format!("{} [{}, {}]", pct(w.value), pct(lo), pct(hi)),
+        None => pct(w.value),
+    }
+}
+
+fn print_eval(ev: &RouteEval) {
+    println!("run '{}': {} problems ({})", ev.run, ev.problems, ev.benches.join(", "));
+    println!("cost: {}", ev.cost_unit);
+    for (t, tier) in ev.tiers.iter().enumerate() {
+        println!(
+            "  tier {t}: {} (prefill {:.0} tok/s, decode {:.1} tok/s)",
+            tier.label, tier.prefill_tok_s, tier.decode_tok_s
+        );
+    }
+    for p in &ev.protocols {
+        println!("\n== {} ({} test problems)", p.title, p.test_problems);
+        for (t, s) in p.tiers.iter().enumerate() {
+            println!("  tier {t}: pass@1 {}%, {:.2} s/query", pct(s.quality), s.cost);
+        }
+        println!(
+            "  {:<26} {:>22} {:>22} {:>22} {:>22} {:>22}",
+            "policy (curves)", "APGR %", "CPT(50%) %calls", "CPT(80%) %calls", "AIQ (pass@1 %)", "saved @95% best %"
+        );
+        for r in p.rows.iter().filter(|r| r.figures.is_some()) {
+            let f = r.figures.as_ref().expect("curve row");
+            println!(
+                "  {:<26} {:>22} {:>22} {:>22} {:>22} {:>22}",
+                r.name,
+                with_ci(&f.apgr),
+                with_ci(&f.cpt50),
+                with_ci(&f.cpt80),
+                with_ci(&f.aiq),
+                with_ci(&f.saved95)
+            );
+        }
+        println!(
+            "  {:<26} {:>9} {:>10} {:>9} {:>22} {:>22}",
+            "fixed points", "pass@1 %", "s/query", "%last", "pass@1 vs best %", "cost vs best %"
+        );
+        for r in p.rows.iter().filter(|r| r.point.is_some()) {
+            let f = r.point.as_ref().expect("point row");
+            println!(
+                "  {:<26} {:>9} {:>10.2} {:>9} {:>22} {:>22}{}",
+                r.name,
+                pct(f.summary.quality),
+                f.summary.cost,
+                pct(f.summary.strong_share),
+                with_ci(&f.quality_vs_best),
+                with_ci(&f.cost_vs_best),
+                r.note.as_ref().map(|n| format!("  ({n})")).unwrap_or_default()
+            );
+        }
+        let saw: Vec<String> = p
+            .rows
+            .iter()
+            .filter(|r| r.figures.is_some())
+            .map(|r| format!("{}: {}", r.name, r.saw))
+            .collect();
+        println!("  trained on: {}", saw.join("; "));
+    }
+}
