@@ -165,6 +165,9 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub frontiers: Vec<Frontier>,
     pub heatmaps: Vec<Heatmap>,
+    /// Routing evaluations stored for this run (`tradeoff route eval`).
+    #[serde(default)]
+    pub routing: Vec<crate::routing::Routing>,
     /// Caveats: unfinished results, missing baseline, skipped comparisons.
     pub notes: Vec<String>,
 }
@@ -245,9 +248,16 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
                 .unwrap_or_default()
         ));
     }
+    let mut routing = Vec::new();
+    for r in results.iter().filter(|r| r.status == Status::Done && r.kind == Kind::Route) {
+        match store.record(r.id)?.map(serde_json::from_value::<crate::routing::Routing>) {
+            Some(Ok(ev)) => routing.push(ev),
+            _ => notes.push(format!("Routing evaluation {} could not be read — left out.", r.id)),
+        }
+    }
     let done: Vec<&ResultRow> = results
         .iter()
-        .filter(|r| r.status == Status::Done && label.contains_key(r.variant.as_str()))
+        .filter(|r| r.status == Status::Done && r.kind != Kind::Route && label.contains_key(r.variant.as_str()))
         .collect();
     if baseline_note.is_none() {
         // Quality records say where their reference came from (bench records are large and
@@ -345,6 +355,7 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         rows,
         frontiers,
         heatmaps,
+        routing,
         notes,
     })
 }

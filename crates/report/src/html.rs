@@ -131,6 +131,7 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    crate::routing::section(&mut s, &r.routing);
     table(&mut s, r);
     variants(&mut s, r);
     method(&mut s, r);

@@ -12,6 +12,7 @@ mod export;
 mod fmt;
 mod html;
 pub mod mlflow;
+pub mod routing;
 pub mod pdf;
 pub mod stats;
 mod svg;

@@ -10,7 +10,7 @@ const FRONT: &str = "#54a24b";
 
 /// A linear map from a data interval to a pixel interval.
 #[derive(Clone, Copy)]
-struct Scale {
+pub(crate) struct Scale {
     d0: f64,
     d1: f64,
     p0: f64,
@@ -18,7 +18,7 @@ struct Scale {
 }
 
 impl Scale {
-    fn new(lo: f64, hi: f64, p0: f64, p1: f64) -> Self {
+    pub(crate) fn new(lo: f64, hi: f64, p0: f64, p1: f64) -> Self {
         let (lo, hi) = if hi > lo {
             (lo, hi)
         } else {
@@ -32,7 +32,7 @@ impl Scale {
             p1,
         }
     }
-    fn at(&self, v: f64) -> f64 {
+    pub(crate) fn at(&self, v: f64) -> f64 {
         self.p0 + (v - self.d0) / (self.d1 - self.d0) * (self.p1 - self.p0)
     }
 }
@@ -70,7 +70,7 @@ fn ticks_in(lo: f64, hi: f64, n: usize, unit: Option<&str>, name: &str) -> Vec<f
 }
 
 /// Data range including interval ends, padded by 5%.
-fn extent(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn extent(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = vals
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -84,14 +84,14 @@ fn extent(vals: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// What an axis shows: metric name and unit (for tick labels).
-struct Axis<'a> {
-    scale: Scale,
-    name: &'a str,
-    unit: Option<&'a str>,
+pub(crate) struct Axis<'a> {
+    pub(crate) scale: Scale,
+    pub(crate) name: &'a str,
+    pub(crate) unit: Option<&'a str>,
 }
 
 /// Grid, ticks and titles; `xdir` says which way is better along x.
-fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
+pub(crate) fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
     let (x, y) = (xa.scale, ya.scale);
     let (xname, xunit, yname, yunit) = (xa.name, xa.unit, ya.name, ya.unit);
     let (top, bottom) = (y.p1.min(y.p0), y.p0.max(y.p1));

@@ -114,6 +114,36 @@ CREATE TABLE samples (
     PRIMARY KEY (result, task_id, sample)
 );
 "#,
+    // v2: routing evaluations are results too. SQLite cannot change a CHECK in place, so the
+    // table is rebuilt (foreign keys are off while migrating: other tables keep their rows).
+    r#"
+CREATE TABLE results_v2 (
+    id              INTEGER PRIMARY KEY,
+    cache_key       TEXT NOT NULL UNIQUE,
+    variant         TEXT NOT NULL REFERENCES variants(id),
+    kind            TEXT NOT NULL CHECK (kind IN ('bench', 'quality', 'perf', 'route')),
+    name            TEXT NOT NULL,
+    dataset_name    TEXT,
+    dataset_sha256  TEXT,
+    prompt_template TEXT,
+    generation      TEXT,
+    seed            INTEGER NOT NULL,
+    n               INTEGER NOT NULL,
+    k               TEXT NOT NULL,
+    params          TEXT NOT NULL,
+    machine_fp      TEXT,
+    record          TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    error           TEXT,
+    run             INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    started_unix    REAL NOT NULL,
+    ended_unix      REAL
+);
+INSERT INTO results_v2 SELECT * FROM results;
+DROP TABLE results;
+ALTER TABLE results_v2 RENAME TO results;
+CREATE INDEX results_variant ON results(variant);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -128,11 +158,17 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
             known: SCHEMA_VERSION,
         });
     }
+    if have == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // A table rebuild must not cascade its implicit DELETE into the tables that reference it.
+    conn.pragma_update(None, "foreign_keys", false)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;
         tx.commit()?;
     }
+    conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }

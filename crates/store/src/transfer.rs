@@ -41,11 +41,32 @@ pub enum Line {
     Sample { result: String, row: SampleRow },
 }
 
+/// What [`Store::export_run`] includes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// The model's completions (pass/fail, tokens and timings are always there).
+    pub completions: bool,
+    /// Results still running, with the samples they have: importing them and rerunning the
+    /// sweep resumes them on another machine.
+    pub unfinished: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            completions: true,
+            unfinished: false,
+        }
+    }
+}
+
 /// What [`Store::export_run`] wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExportReport {
     pub variants: usize,
     pub results: usize,
+    /// Of `results`, those still running (exported with `unfinished`).
+    pub unfinished: usize,
     pub samples: usize,
 }
 
@@ -58,6 +79,8 @@ pub struct ImportReport {
     pub results_added: usize,
     /// Results this store already had (same cache key): linked to the run, not rewritten.
     pub results_present: usize,
+    /// Unfinished results whose samples were added: a sweep with the same config resumes them.
+    pub results_unfinished: usize,
     pub samples: usize,
 }
 
@@ -114,14 +137,9 @@ fn write_line(out: &mut dyn Write, line: &Line) -> Result<()> {
 }
 
 impl Store {
-    /// Writes `run` as JSON lines: its finished results only (a running or failed one is
-    /// skipped), with completions unless `completions` is false.
-    pub fn export_run(
-        &self,
-        run: &Run,
-        completions: bool,
-        out: &mut dyn Write,
-    ) -> Result<ExportReport> {
+    /// Writes `run` as JSON lines: its finished results (and running ones when asked; a
+    /// failed one never), with completions unless told not to.
+    pub fn export_run(&self, run: &Run, opts: ExportOptions, out: &mut dyn Write) -> Result<ExportReport> {
         let mut rep = ExportReport::default();
         write_line(
             out,
@@ -136,9 +154,11 @@ impl Store {
             rep.variants += 1;
         }
         for r in self.results(run.id)? {
-            if r.status != Status::Done {
+            let wanted = r.status == Status::Done || (opts.unfinished && r.status == Status::Running);
+            if !wanted {
                 continue;
             }
+            rep.unfinished += usize::from(r.status == Status::Running);
             let record = self.record(r.id)?.map(slim_record);
             write_line(
                 out,
@@ -152,7 +172,7 @@ impl Store {
             )?;
             rep.results += 1;
             for mut row in self.samples(r.id)? {
-                if !completions {
+                if !opts.completions {
                     row.completion = None;
                 }
                 write_line(
@@ -241,13 +261,17 @@ impl Store {
                     metrics,
                     record,
                 } => {
-                    if status != Status::Done {
+                    if !matches!(status, Status::Done | Status::Running) {
                         continue;
                     }
                     match self.begin_result(run.id, &spec)? {
                         Started::Cached(_) => {
                             rep.results_present += 1;
                             ids.insert(key, None);
+                        }
+                        Started::Todo { id, .. } if status == Status::Running => {
+                            rep.results_unfinished += 1;
+                            ids.insert(key, Some(id));
                         }
                         Started::Todo { id, .. } => {
                             pending = Some((id, metrics, record));

@@ -18,6 +18,9 @@ pub enum Kind {
     Bench,
     Quality,
     Perf,
+    /// A routing evaluation over several variants (`tradeoff route eval`), stored under its
+    /// strongest tier; its record is the whole evaluation.
+    Route,
 }
 
 impl Kind {
@@ -26,6 +29,7 @@ impl Kind {
             Kind::Bench => "bench",
             Kind::Quality => "quality",
             Kind::Perf => "perf",
+            Kind::Route => "route",
         }
     }
 
@@ -33,6 +37,7 @@ impl Kind {
         match s {
             "quality" => Kind::Quality,
             "perf" => Kind::Perf,
+            "route" => Kind::Route,
             _ => Kind::Bench,
         }
     }

@@ -160,7 +160,7 @@ fn embedder(needed: bool) -> Result<Option<Arc<tradeoff_route::Embedder>>> {
 }
 
 fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
-    let store = a.store.open()?;
+    let mut store = a.store.open()?;
     let benches = load_benches(&a.bench, a.data.clone())?;
     let texts: BTreeMap<String, BenchTexts> = benches
         .iter()
@@ -213,6 +213,7 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
     };
     let ev = tradeoff_route::evaluate(&study, &opts, checker.as_ref().map(|c| c as &dyn Checker))?;
     print_eval(&ev);
+    save(&mut store, &a, &opts.policies, &ev)?;
     if let Some(path) = &a.json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -220,6 +221,46 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&ev)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Stores the evaluation as a `route` result of the run, under its strongest tier, keyed by
+/// everything that decides it (the tiers' stored results are content-keyed themselves).
+fn save(store: &mut tradeoff_store::Store, a: &EvalArgs, policies: &[String], ev: &RouteEval) -> Result<()> {
+    let run = store.resolve_run(&a.run)?;
+    let strongest = &ev.tiers.last().expect("two tiers or more").variant;
+    let (version, rev) = tradeoff_store::build_info();
+    let spec = tradeoff_store::ResultSpec {
+        params: serde_json::json!({
+            "benches": a.bench, "tiers": ev.tiers.iter().map(|t| &t.variant).collect::<Vec<_>>(),
+            "policies": policies, "folds": a.folds, "resamples": a.resamples,
+            "seed_tokens": a.seed_tokens, "cascade": !a.no_cascade,
+            "tool_version": version, "git_rev": rev,
+        }),
+        ..tradeoff_store::ResultSpec::new(strongest, tradeoff_store::Kind::Route, "route")
+    };
+    let record = serde_json::to_value(ev)?;
+    let metrics: Vec<tradeoff_eval::Metric> = ev
+        .protocols
+        .iter()
+        .flat_map(|p| {
+            p.rows.iter().filter_map(move |r| {
+                let f = r.figures.as_ref()?;
+                Some(tradeoff_eval::Metric {
+                    ci95: f.apgr.ci95,
+                    n: Some(p.test_problems),
+                    ..tradeoff_eval::Metric::new(format!("{} / {} / APGR", p.title, r.name), f.apgr.value, true)
+                })
+            })
+        })
+        .collect();
+    match store.begin_result(run.id, &spec)? {
+        tradeoff_store::Started::Cached(_) => println!("\n(this evaluation is already in run '{}')", run.name),
+        tradeoff_store::Started::Todo { id, .. } => {
+            store.finish_result(id, &metrics, &record)?;
+            println!("\nstored in run '{}': `tradeoff report {}` draws it", run.name, run.name);
+        }
     }
     Ok(())
 }

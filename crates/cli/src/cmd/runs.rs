@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
-use tradeoff_store::{format_unix, Store};
+use tradeoff_store::{format_unix, ExportOptions, Store};
 
 /// Where the run store is.
 #[derive(clap::Args, Debug, Clone)]
@@ -66,6 +66,10 @@ pub enum RunsCmd {
         /// Leave the completions out (pass/fail, tokens and timings stay).
         #[arg(long)]
         no_completions: bool,
+        /// Include results still running, with the samples they have: import the file on
+        /// another machine and rerun the sweep there to finish them.
+        #[arg(long)]
+        unfinished: bool,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -101,8 +105,17 @@ pub fn run(c: RunsCmd) -> Result<()> {
             run,
             out,
             no_completions,
+            unfinished,
             store,
-        } => export(&store.open()?, &run, &out, !no_completions),
+        } => export(
+            &store.open()?,
+            &run,
+            &out,
+            ExportOptions {
+                completions: !no_completions,
+                unfinished,
+            },
+        ),
         RunsCmd::Import { file, name, store } => import(&mut store.open()?, &file, name.as_deref()),
     }
 }
@@ -111,7 +124,7 @@ fn is_gz(p: &std::path::Path) -> bool {
     p.extension().is_some_and(|e| e == "gz")
 }
 
-fn export(st: &Store, run: &str, out: &std::path::Path, completions: bool) -> Result<()> {
+fn export(st: &Store, run: &str, out: &std::path::Path, opts: ExportOptions) -> Result<()> {
     let run = st.resolve_run(run)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -124,15 +137,16 @@ fn export(st: &Store, run: &str, out: &std::path::Path, completions: bool) -> Re
     } else {
         Box::new(std::io::BufWriter::new(file))
     };
-    let rep = st.export_run(&run, completions, &mut w)?;
+    let rep = st.export_run(&run, opts, &mut w)?;
     w.flush()?;
     drop(w);
     std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "exported run '{}': {} variants, {} results, {} samples -> {}",
+        "exported run '{}': {} variants, {} results ({} unfinished), {} samples -> {}",
         run.name,
         rep.variants,
         rep.results,
+        rep.unfinished,
         rep.samples,
         out.display()
     );
@@ -150,12 +164,13 @@ fn import(st: &mut Store, file: &std::path::Path, name: Option<&str>) -> Result<
         .import_run(&mut r, name)
         .with_context(|| format!("importing {}", file.display()))?;
     println!(
-        "imported run '{}' into {}: {} variants, {} results added ({} already present), {} samples",
+        "imported run '{}' into {}: {} variants, {} results added ({} already present, {} unfinished: rerun the sweep to finish them), {} samples",
         rep.run,
         st.path().display(),
         rep.variants,
         rep.results_added,
         rep.results_present,
+        rep.results_unfinished,
         rep.samples
     );
     Ok(())
