@@ -172,3 +172,35 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_store_migrates_keeping_samples_and_metrics() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; PRAGMA foreign_keys = ON;
+             INSERT INTO variants (id, label, model, recipe, manifest, created_unix)
+                 VALUES ('v', 'q4', 'm', '{}', '{}', 0);
+             INSERT INTO results (id, cache_key, variant, kind, name, seed, n, k, params, status, started_unix)
+                 VALUES (1, 'k', 'v', 'bench', 'humaneval', 0, 1, '[1]', 'null', 'done', 0);
+             INSERT INTO metrics (result, name, value, higher_is_better) VALUES (1, 'pass@1', 0.5, 1);
+             INSERT INTO samples (result, task_id, sample, passed, status) VALUES (1, 'HumanEval/0', 0, 1, 'pass');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let count = |t: &str| -> i64 { conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap() };
+        assert_eq!((count("results"), count("metrics"), count("samples")), (1, 1, 1));
+        conn.execute(
+            "INSERT INTO results (cache_key, variant, kind, name, seed, n, k, params, status, started_unix)
+             VALUES ('r', 'v', 'route', 'route', 0, 1, '[1]', 'null', 'done', 0)",
+            [],
+        )
+        .unwrap();
+        let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert!(fk, "foreign keys are back on after migrating");
+    }
+}
