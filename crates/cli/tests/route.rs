@@ -19,14 +19,17 @@ fn humaneval() -> Box<dyn Benchmark> {
         mbpp: None,
         split: None,
     };
-    bench::load("humaneval", &opts).expect("HumanEval: run `tradeoff data pull humaneval` (scripts/test does)")
+    bench::load("humaneval", &opts)
+        .expect("HumanEval: run `tradeoff data pull humaneval` (scripts/test does)")
 }
 
 /// Writes run "study": tiers "tiny-small" and "tiny-large", each with a perf result and a
 /// HumanEval result. Small passes iff the prompt is short.
 fn write_study(path: &Path, he: &dyn Benchmark) {
     let mut st = Store::open(path).unwrap();
-    let run = st.begin_run(&RunSpec::new("synthetic\n").named("study")).unwrap();
+    let run = st
+        .begin_run(&RunSpec::new("synthetic\n").named("study"))
+        .unwrap();
     for (label, speed, small) in [("tiny-small", 3.0, true), ("tiny-large", 1.0, false)] {
         let v = st
             .upsert_variant(
@@ -38,13 +41,22 @@ fn write_study(path: &Path, he: &dyn Benchmark) {
                 Role::Candidate,
             )
             .unwrap();
-        let Started::Todo { id, .. } = st.begin_result(run.id, &ResultSpec::new(&v.id, Kind::Perf, "perf")).unwrap() else {
+        let Started::Todo { id, .. } = st
+            .begin_result(run.id, &ResultSpec::new(&v.id, Kind::Perf, "perf"))
+            .unwrap()
+        else {
             panic!("new perf result");
         };
-        let perf = [Metric::new("prefill_tok_s", 300.0 * speed, true), Metric::new("decode_tok_s", 20.0 * speed, true)];
+        let perf = [
+            Metric::new("prefill_tok_s", 300.0 * speed, true),
+            Metric::new("decode_tok_s", 20.0 * speed, true),
+        ];
         st.finish_result(id, &perf, &json!({})).unwrap();
         let spec = ResultSpec {
-            dataset: Some(Dataset { name: "humaneval".into(), sha256: he.dataset().sha256.clone() }),
+            dataset: Some(Dataset {
+                name: "humaneval".into(),
+                sha256: he.dataset().sha256.clone(),
+            }),
             ..ResultSpec::new(&v.id, Kind::Bench, "humaneval")
         };
         let Started::Todo { id, .. } = st.begin_result(run.id, &spec).unwrap() else {
@@ -53,7 +65,9 @@ fn write_study(path: &Path, he: &dyn Benchmark) {
         let mut problems = Vec::new();
         for i in 0..he.len() {
             let prompt = match he.prompt(i, Style::Instruct) {
-                tradeoff_eval::Prompt::Chat { messages, .. } => messages.last().unwrap().content.clone(),
+                tradeoff_eval::Prompt::Chat { messages, .. } => {
+                    messages.last().unwrap().content.clone()
+                }
                 tradeoff_eval::Prompt::Completion { text, .. } => text,
             };
             let tokens = prompt.len() / 4;
@@ -64,8 +78,16 @@ fn write_study(path: &Path, he: &dyn Benchmark) {
                 tradeoff_eval::Prompt::Chat { .. } => unreachable!("base prompts are plain"),
             };
             // What a model writes after the chat prefill (which may open the code fence).
-            let body = if passed { format!("{base}{reference}\n```") } else { "None\n```".into() };
-            let fence = if he.prompt(i, Style::Instruct).prefill().contains("```") { "" } else { "```python\n" };
+            let body = if passed {
+                format!("{base}{reference}\n```")
+            } else {
+                "None\n```".into()
+            };
+            let fence = if he.prompt(i, Style::Instruct).prefill().contains("```") {
+                ""
+            } else {
+                "```python\n"
+            };
             let code = format!("{fence}{body}");
             st.add_sample(
                 id,
@@ -84,7 +106,12 @@ fn write_study(path: &Path, he: &dyn Benchmark) {
             .unwrap();
             problems.push(json!({"task_id": he.task_id(i), "timing": {"prompt_tokens": tokens}}));
         }
-        st.finish_result(id, &[Metric::new("pass@1", 0.5, true)], &json!({"problems": problems})).unwrap();
+        st.finish_result(
+            id,
+            &[Metric::new("pass@1", 0.5, true)],
+            &json!({"problems": problems}),
+        )
+        .unwrap();
     }
     st.end_run(run.id, Status::Done).unwrap();
 }
@@ -96,42 +123,87 @@ fn route_eval_judges_policies_held_out_runs_the_cascade_and_stores_it() {
     let store = dir.path().join("runs.sqlite");
     write_study(&store, he.as_ref());
     let out = Command::new(exe())
-        .args(["route", "eval", "study", "--tiers", "small,large", "--policies", "random,tokens,ngram-logreg"])
+        .args([
+            "route",
+            "eval",
+            "study",
+            "--tiers",
+            "small,large",
+            "--policies",
+            "random,tokens,ngram-logreg",
+        ])
         .args(["--resamples", "100"])
         .env("TRADEOFF_STORE", &store)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["humaneval, 5-fold by problem", "APGR", "tokens<=150 (seed rule)", "always:tiny-small", "oracle", "cascade", "stored in run 'study'"] {
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "humaneval, 5-fold by problem",
+        "APGR",
+        "tokens<=150 (seed rule)",
+        "always:tiny-small",
+        "oracle",
+        "cascade",
+        "stored in run 'study'",
+    ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
     // The token rule is the true rule here: its APGR (0.67 at best, as 66% of queries need the
     // large tier) beats random's 0.5.
     let apgr = |name: &str| -> f64 {
-        let line = text.lines().find(|l| l.trim_start().starts_with(name)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
     assert!(apgr("tokens") > apgr("random") + 10.0, "{text}");
     // The cascade's sandboxed checks accept the reference answers and reject "None" where the
     // docstring shows examples; a query without examples takes the small tier's answer, so
     // it lands between the tiers in pass@1 and below the large tier in cost.
-    let cascade = text.lines().find(|l| l.trim_start().starts_with("cascade")).unwrap();
-    let cols: Vec<f64> = cascade.split_whitespace().skip(1).take(2).map(|c| c.parse().unwrap()).collect();
-    assert!(cols[0] > 80.0 && cols[0] < 100.0 && cols[1] < 6.43, "{cascade}");
+    let cascade = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("cascade"))
+        .unwrap();
+    let cols: Vec<f64> = cascade
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(
+        cols[0] > 80.0 && cols[0] < 100.0 && cols[1] < 6.43,
+        "{cascade}"
+    );
 
     let st = Store::open(&store).unwrap();
     let run = st.resolve_run("study").unwrap();
-    assert!(st.results(run.id).unwrap().iter().any(|r| r.kind == Kind::Route));
+    assert!(st
+        .results(run.id)
+        .unwrap()
+        .iter()
+        .any(|r| r.kind == Kind::Route));
     let report = Command::new(exe())
         .args(["report", "study", "--out"])
         .arg(dir.path().join("report"))
         .env("TRADEOFF_STORE", &store)
         .output()
         .unwrap();
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let html = std::fs::read_to_string(dir.path().join("report/study.html")).unwrap();
-    assert!(html.contains("Routing: humaneval") && html.contains("<polyline"), "no routing section");
+    assert!(
+        html.contains("Routing: humaneval") && html.contains("<polyline"),
+        "no routing section"
+    );
 }
 
 #[test]
@@ -143,7 +215,10 @@ fn route_eval_errors_are_one_line_and_say_what_to_do() {
         (vec!["--tiers", "small"], "at least two tiers"),
         (vec!["--tiers", "small,huge"], "no variant 'huge'"),
         (vec!["--tiers", "tiny,large"], "matches several variants"),
-        (vec!["--tiers", "small,large", "--policies", "magic"], "unknown policy 'magic'"),
+        (
+            vec!["--tiers", "small,large", "--policies", "magic"],
+            "unknown policy 'magic'",
+        ),
     ] {
         let out = Command::new(exe())
             .args(["route", "eval", "study", "--no-cascade"])
@@ -153,6 +228,9 @@ fn route_eval_errors_are_one_line_and_say_what_to_do() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(err.contains(want) && err.trim().lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.contains(want) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
     }
 }

@@ -249,15 +249,28 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         ));
     }
     let mut routing = Vec::new();
-    for r in results.iter().filter(|r| r.status == Status::Done && r.kind == Kind::Route) {
-        match store.record(r.id)?.map(serde_json::from_value::<crate::routing::Routing>) {
+    for r in results
+        .iter()
+        .filter(|r| r.status == Status::Done && r.kind == Kind::Route)
+    {
+        match store
+            .record(r.id)?
+            .map(serde_json::from_value::<crate::routing::Routing>)
+        {
             Some(Ok(ev)) => routing.push(ev),
-            _ => notes.push(format!("Routing evaluation {} could not be read — left out.", r.id)),
+            _ => notes.push(format!(
+                "Routing evaluation {} could not be read — left out.",
+                r.id
+            )),
         }
     }
     let done: Vec<&ResultRow> = results
         .iter()
-        .filter(|r| r.status == Status::Done && r.kind != Kind::Route && label.contains_key(r.variant.as_str()))
+        .filter(|r| {
+            r.status == Status::Done
+                && r.kind != Kind::Route
+                && label.contains_key(r.variant.as_str())
+        })
         .collect();
     if baseline_note.is_none() {
         // Quality records say where their reference came from (bench records are large and

@@ -12,8 +12,8 @@ mod export;
 mod fmt;
 mod html;
 pub mod mlflow;
-pub mod routing;
 pub mod pdf;
+pub mod routing;
 pub mod stats;
 mod svg;
 

@@ -73,11 +73,15 @@ pub struct Routing {
     pub protocols: Vec<RouteProtocol>,
 }
 
-const COLORS: &[&str] = &["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d"];
+const COLORS: &[&str] = &[
+    "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d",
+];
 
 fn pct(f: &Figure) -> String {
     match (f.value, f.ci95) {
-        (Some(v), Some((lo, hi))) => format!("{:.1} [{:.1}, {:.1}]", 100.0 * v, 100.0 * lo, 100.0 * hi),
+        (Some(v), Some((lo, hi))) => {
+            format!("{:.1} [{:.1}, {:.1}]", 100.0 * v, 100.0 * lo, 100.0 * hi)
+        }
         (Some(v), None) => format!("{:.1}", 100.0 * v),
         _ => "–".into(),
     }
@@ -86,18 +90,30 @@ fn pct(f: &Figure) -> String {
 /// Cost (s/query) against pass@1: a line per policy, a marker per fixed point.
 fn chart(p: &RouteProtocol) -> String {
     let (w, h) = (520.0, 330.0);
-    let all = p
-        .rows
-        .iter()
-        .flat_map(|r| r.curve.iter().copied().chain(r.point.as_ref().map(|x| x.summary)));
+    let all = p.rows.iter().flat_map(|r| {
+        r.curve
+            .iter()
+            .copied()
+            .chain(r.point.as_ref().map(|x| x.summary))
+    });
     let pts: Vec<Summary> = all.collect();
     let (x0, x1) = extent(pts.iter().map(|s| s.cost));
     let (y0, y1) = extent(pts.iter().map(|s| s.quality));
     let xs = Scale::new(x0, x1, 60.0, w - 150.0);
     let ys = Scale::new(y0, y1, h - 50.0, 12.0);
-    let mut s = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#);
-    let xa = Axis { scale: xs, name: "seconds per query", unit: Some("s") };
-    let ya = Axis { scale: ys, name: "pass@1", unit: Some("fraction") };
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#
+    );
+    let xa = Axis {
+        scale: xs,
+        name: "seconds per query",
+        unit: Some("s"),
+    };
+    let ya = Axis {
+        scale: ys,
+        name: "pass@1",
+        unit: Some("fraction"),
+    };
     axes(&mut s, &xa, &ya, "lower is better");
     let mut legend = 0.0;
     let mut key = |s: &mut String, color: &str, name: &str| {
@@ -229,7 +245,10 @@ mod tests {
         let r: Routing = serde_json::from_value(rec).unwrap();
         let mut s = String::new();
         section(&mut s, &[r]);
-        assert!(s.contains("<polyline") && s.contains("oracle") && s.contains("50.0 [40.0, 60.0]"), "{s}");
+        assert!(
+            s.contains("<polyline") && s.contains("oracle") && s.contains("50.0 [40.0, 60.0]"),
+            "{s}"
+        );
         assert!(s.contains("small → large"));
     }
 }

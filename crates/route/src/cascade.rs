@@ -52,7 +52,16 @@ fn split_call(line: &str, start: usize) -> Option<(&str, &str)> {
 
 /// Arrows that separate a call from its expected value in docstrings.
 const ARROWS: &[&str] = &[
-    "==>", "==", "➞", "=>", "->", "→", "should return", "returns", "return", "=",
+    "==>",
+    "==",
+    "➞",
+    "=>",
+    "->",
+    "→",
+    "should return",
+    "returns",
+    "return",
+    "=",
 ];
 
 fn expected_after(rest: &str) -> Option<String> {
@@ -190,7 +199,8 @@ pub fn run_cascade(study: &Study, checker: &dyn Checker, threads: usize) -> Casc
                         if t == last {
                             break;
                         }
-                        let r = checker.check(problem, o.completion.as_deref().unwrap_or(""), &tests);
+                        let r =
+                            checker.check(problem, o.completion.as_deref().unwrap_or(""), &tests);
                         cost += r.exec_s;
                         if r.passed {
                             tier = t;
@@ -213,7 +223,11 @@ pub fn run_cascade(study: &Study, checker: &dyn Checker, threads: usize) -> Casc
     CascadeRun {
         point: Point {
             threshold: f64::NAN,
-            passed: per.iter().enumerate().map(|(p, &(t, _, _))| study.outcomes[t][p].passed).collect(),
+            passed: per
+                .iter()
+                .enumerate()
+                .map(|(p, &(t, _, _))| study.outcomes[t][p].passed)
+                .collect(),
             cost: per.iter().map(|x| x.1).collect(),
             strong: per.iter().map(|x| x.0 == last).collect(),
         },
@@ -232,7 +246,10 @@ mod tests {
         let he = "def add(x: int, y: int):\n    \"\"\"Add two numbers\n    >>> add(2, 3)\n    5\n    >>> add(5, 7)\n    12\n    \"\"\"\n";
         assert_eq!(
             visible_checks(he),
-            vec![("add(2, 3)".into(), "5".into()), ("add(5, 7)".into(), "12".into())]
+            vec![
+                ("add(2, 3)".into(), "5".into()),
+                ("add(5, 7)".into(), "12".into())
+            ]
         );
         let arrows = "def f(lst):\n    \"\"\"Examples:\n    f([1, (2, 3)]) ==> 12\n    f('a)') ➞ \"b\"\n    Example: f([]) == 0.\n    For lst = [1] the output should be 1\n    \"\"\"";
         assert_eq!(

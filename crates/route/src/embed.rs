@@ -25,7 +25,8 @@ impl Embedder {
             msg,
         };
         let config: Config = serde_json::from_slice(
-            &std::fs::read(dir.join("config.json")).map_err(|e| err(format!("config.json: {e}")))?,
+            &std::fs::read(dir.join("config.json"))
+                .map_err(|e| err(format!("config.json: {e}")))?,
         )
         .map_err(|e| err(format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -39,7 +40,11 @@ impl Embedder {
             .map_err(|e| err(format!("tokenizer: {e}")))?;
         // SAFETY: the weights file is only read, and is not expected to change while mapped.
         let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)
+            VarBuilder::from_mmaped_safetensors(
+                &[dir.join("model.safetensors")],
+                DType::F32,
+                &Device::Cpu,
+            )
         }
         .map_err(|e| err(format!("model.safetensors: {e}")))?;
         let dim = serde_json::from_slice::<serde_json::Value>(
@@ -76,7 +81,12 @@ impl Embedder {
             let types = ids.zeros_like()?;
             let hidden = self.model.forward(&ids, &types, None)?;
             let mean = hidden.mean(1)?.squeeze(0)?;
-            let norm = mean.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?.max(1e-12);
+            let norm = mean
+                .sqr()?
+                .sum_all()?
+                .sqrt()?
+                .to_scalar::<f32>()?
+                .max(1e-12);
             (mean / norm as f64)?.to_vec1::<f32>()
         };
         run().map_err(|e| err(e.to_string()))

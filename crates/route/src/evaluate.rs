@@ -4,7 +4,7 @@
 //! on the same test problems, so every row of a protocol is comparable.
 
 use crate::cascade::{run_cascade, CascadeRun, Checker};
-use crate::metrics::{figures_ci, FiguresCi, Point, Summary, WithCi};
+use crate::metrics::{best_tier, ci, figures_ci, FiguresCi, Point, Summary, WithCi};
 use crate::policy::{choose, policy, Example, PolicyArgs, Score};
 use crate::study::Study;
 use crate::{Error, Result};
@@ -229,8 +229,16 @@ fn point_of(study: &Study, idx: &[usize], tier: impl Fn(usize) -> usize, thresho
     let tiers: Vec<usize> = idx.iter().map(|&p| tier(p)).collect();
     Point {
         threshold,
-        passed: idx.iter().zip(&tiers).map(|(&p, &t)| study.outcomes[t][p].passed).collect(),
-        cost: idx.iter().zip(&tiers).map(|(&p, &t)| study.outcomes[t][p].cost_s).collect(),
+        passed: idx
+            .iter()
+            .zip(&tiers)
+            .map(|(&p, &t)| study.outcomes[t][p].passed)
+            .collect(),
+        cost: idx
+            .iter()
+            .zip(&tiers)
+            .map(|(&p, &t)| study.outcomes[t][p].cost_s)
+            .collect(),
         strong: tiers.iter().map(|&t| t == last).collect(),
     }
 }
@@ -246,15 +254,9 @@ fn subset(p: &Point, idx: &[usize]) -> Point {
 
 fn point_figures(p: &Point, tiers: &[Point], resamples: usize, seed: u64) -> PointFigures {
     let all: Vec<usize> = (0..p.passed.len()).collect();
-    let best = |idx: &[usize]| {
-        tiers
-            .iter()
-            .map(|t| t.summary(idx))
-            .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost.total_cmp(&a.cost)))
-            .expect("tiers")
-    };
     let ratios = |idx: &[usize]| {
-        let (s, b) = (p.summary(idx), best(idx));
+        let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
+        let (s, b) = (p.summary(idx), best_tier(&t));
         (s.quality / b.quality, s.cost / b.cost)
     };
     let (q, c) = ratios(&all);
@@ -262,23 +264,34 @@ fn point_figures(p: &Point, tiers: &[Point], resamples: usize, seed: u64) -> Poi
     let n = all.len();
     let draws: Vec<(f64, f64)> = (0..resamples)
         .map(|_| {
-            let idx: Vec<usize> = (0..n).map(|_| rand::Rng::random_range(&mut rng, 0..n)).collect();
+            let idx: Vec<usize> = (0..n)
+                .map(|_| rand::Rng::random_range(&mut rng, 0..n))
+                .collect();
             ratios(&idx)
         })
         .collect();
-    let ci = |f: fn(&(f64, f64)) -> f64| {
-        let mut v: Vec<f64> = draws.iter().map(f).filter(|x| x.is_finite()).collect();
-        v.sort_by(f64::total_cmp);
-        (v.len() >= 20).then(|| (v[v.len() * 25 / 1000], v[(v.len() * 975 / 1000).min(v.len() - 1)]))
-    };
+    let ci = |f: fn(&(f64, f64)) -> f64| ci(draws.iter().map(f).collect());
     PointFigures {
         summary: p.summary(&all),
-        quality_vs_best: WithCi { value: q, ci95: ci(|d| d.0) },
-        cost_vs_best: WithCi { value: c, ci95: ci(|d| d.1) },
+        quality_vs_best: WithCi {
+            value: q,
+            ci95: ci(|d| d.0),
+        },
+        cost_vs_best: WithCi {
+            value: c,
+            ci95: ci(|d| d.1),
+        },
     }
 }
 
-fn curve_row(name: String, saw: String, unit: String, points: Vec<Point>, tiers: &[Point], o: &EvalOptions) -> Row {
+fn curve_row(
+    name: String,
+    saw: String,
+    unit: String,
+    points: Vec<Point>,
+    tiers: &[Point],
+    o: &EvalOptions,
+) -> Row {
     let all: Vec<usize> = (0..tiers[0].passed.len()).collect();
     Row {
         name,
@@ -297,7 +310,13 @@ fn curve_row(name: String, saw: String, unit: String, points: Vec<Point>, tiers:
     }
 }
 
-fn point_row(name: String, note: Option<String>, p: &Point, tiers: &[Point], o: &EvalOptions) -> Row {
+fn point_row(
+    name: String,
+    note: Option<String>,
+    p: &Point,
+    tiers: &[Point],
+    o: &EvalOptions,
+) -> Row {
     Row {
         name,
         saw: "nothing (fixed)".into(),
@@ -318,7 +337,9 @@ fn eval_protocol(
     let sp = splits(study, &protocol, opts.seed);
     let test: Vec<usize> = sp.iter().flat_map(|(_, t)| t.iter().copied()).collect();
     let nt = study.tiers.len();
-    let tier_pts: Vec<Point> = (0..nt).map(|t| point_of(study, &test, |_| t, f64::NAN)).collect();
+    let tier_pts: Vec<Point> = (0..nt)
+        .map(|t| point_of(study, &test, |_| t, f64::NAN))
+        .collect();
     let mut rows = Vec::new();
     let train_desc = match &protocol {
         Protocol::KFold { bench, k } => format!("the other {}/{k} of {bench}", k - 1),
@@ -337,7 +358,11 @@ fn eval_protocol(
             .into_iter()
             .map(|th| point_of(study, &test, |p| choose(&scores[pos[&p]], th, nt), th))
             .collect();
-        let saw = if learns { train_desc.clone() } else { "nothing (fixed rule)".into() };
+        let saw = if learns {
+            train_desc.clone()
+        } else {
+            "nothing (fixed rule)".into()
+        };
         let label = policy(name, &opts.args)?.name();
         rows.push(curve_row(label, saw, unit, points, &tier_pts, opts));
     }
@@ -345,12 +370,30 @@ fn eval_protocol(
     let seed_rule = point_of(
         study,
         &test,
-        |p| choose(&Score::Difficulty(study.problems[p].query.tokens as f64), opts.seed_tokens as f64, nt),
+        |p| {
+            choose(
+                &Score::Difficulty(study.problems[p].query.tokens as f64),
+                opts.seed_tokens as f64,
+                nt,
+            )
+        },
         opts.seed_tokens as f64,
     );
-    rows.push(point_row(format!("tokens<={} (seed rule)", opts.seed_tokens), None, &seed_rule, &tier_pts, opts));
+    rows.push(point_row(
+        format!("tokens<={} (seed rule)", opts.seed_tokens),
+        None,
+        &seed_rule,
+        &tier_pts,
+        opts,
+    ));
     for (t, tier) in study.tiers.iter().enumerate() {
-        rows.push(point_row(format!("always:{}", tier.label), None, &tier_pts[t], &tier_pts, opts));
+        rows.push(point_row(
+            format!("always:{}", tier.label),
+            None,
+            &tier_pts[t],
+            &tier_pts,
+            opts,
+        ));
     }
     let oracle = point_of(
         study,
@@ -358,14 +401,29 @@ fn eval_protocol(
         |p| (0..nt).find(|&t| study.outcomes[t][p].passed).unwrap_or(0),
         f64::NAN,
     );
-    rows.push(point_row("oracle".into(), Some("upper bound: knows every answer".into()), &oracle, &tier_pts, opts));
+    rows.push(point_row(
+        "oracle".into(),
+        Some("upper bound: knows every answer".into()),
+        &oracle,
+        &tier_pts,
+        opts,
+    ));
     if let Some(c) = cascade {
-        let benches: BTreeSet<&str> = test.iter().map(|&p| study.problems[p].bench.as_str()).collect();
+        let benches: BTreeSet<&str> = test
+            .iter()
+            .map(|&p| study.problems[p].bench.as_str())
+            .collect();
         let note = benches
             .iter()
             .any(|b| b.starts_with("mbpp"))
             .then(|| "upper bound: MBPP prompts show the asserts that judge them".to_string());
-        rows.push(point_row("cascade".into(), note, &subset(&c.point, &test), &tier_pts, opts));
+        rows.push(point_row(
+            "cascade".into(),
+            note,
+            &subset(&c.point, &test),
+            &tier_pts,
+            opts,
+        ));
     }
     let all: Vec<usize> = (0..test.len()).collect();
     Ok(ProtocolEval {
@@ -379,7 +437,11 @@ fn eval_protocol(
 
 /// Every protocol the study allows: k-fold within each benchmark, and each ordered pair of
 /// benchmarks across.
-pub fn evaluate(study: &Study, opts: &EvalOptions, checker: Option<&dyn Checker>) -> Result<RouteEval> {
+pub fn evaluate(
+    study: &Study,
+    opts: &EvalOptions,
+    checker: Option<&dyn Checker>,
+) -> Result<RouteEval> {
     let benches: Vec<String> = {
         let mut seen = Vec::new();
         for p in &study.problems {

@@ -23,8 +23,10 @@ pub mod study;
 
 pub use cascade::{visible_checks, CheckResult, Checker};
 pub use embed::Embedder;
-pub use evaluate::{evaluate, held_out, splits, EvalOptions, HeldOut, Protocol, ProtocolEval, RouteEval, Row};
-pub use policy::{policy, Decision, Example, Policy, PolicyArgs, Router, Routed, Score, POLICIES};
+pub use evaluate::{
+    evaluate, held_out, splits, EvalOptions, HeldOut, Protocol, ProtocolEval, RouteEval, Row,
+};
+pub use policy::{policy, Decision, Example, Policy, PolicyArgs, Routed, Router, Score, POLICIES};
 pub use query::{complexity, Complexity, Query};
 pub use study::{BenchTexts, Outcome, Problem, Study, Tier};
 

@@ -119,6 +119,19 @@ fn share_to_reach(front: &[(f64, f64)], target: f64) -> f64 {
     f64::NAN
 }
 
+/// The tier with the highest pass@1 (the cheaper one on a tie).
+pub(crate) fn best_tier(tiers: &[Summary]) -> Summary {
+    tiers
+        .iter()
+        .copied()
+        .max_by(|a, b| {
+            a.quality
+                .total_cmp(&b.quality)
+                .then(b.cost.total_cmp(&a.cost))
+        })
+        .expect("tiers")
+}
+
 /// The least x at which the frontier reaches `target`, interpolating between points.
 fn cost_at(front: &[(f64, f64)], target: f64) -> f64 {
     let x = share_to_reach(front, target);
@@ -140,18 +153,18 @@ pub fn figures(points: &[Summary], tiers: &[Summary]) -> Figures {
                 .map(|p| (p.strong_share, (p.quality - w.quality) / gap))
                 .collect(),
         );
-        (area(&front), share_to_reach(&front, 0.5), share_to_reach(&front, 0.8))
+        (
+            area(&front),
+            share_to_reach(&front, 0.5),
+            share_to_reach(&front, 0.8),
+        )
     } else {
         (f64::NAN, f64::NAN, f64::NAN)
     };
     let mut cq: Vec<(f64, f64)> = points.iter().map(|p| (p.cost, p.quality)).collect();
     cq.extend(tiers.iter().map(|t| (t.cost, t.quality)));
     let aiq = tradeoff_report::stats::hull_auc(&cq, false).unwrap_or(f64::NAN);
-    let best = tiers
-        .iter()
-        .copied()
-        .max_by(|a, b| a.quality.total_cmp(&b.quality).then(b.cost.total_cmp(&a.cost)))
-        .expect("tiers");
+    let best = best_tier(tiers);
     let cost_front = frontier(
         points
             .iter()
@@ -175,7 +188,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-fn ci(mut xs: Vec<f64>) -> Option<(f64, f64)> {
+pub(crate) fn ci(mut xs: Vec<f64>) -> Option<(f64, f64)> {
     xs.retain(|x| x.is_finite());
     if xs.len() < 20 {
         return None;
@@ -265,8 +278,19 @@ mod tests {
         };
         let small = mk(&|i| (i % 2 == 0, 1.0, false));
         let large = mk(&|i| (i % 4 != 3, 3.0, true));
-        let oracle = mk(&|i| (i % 2 == 0 || i % 4 != 3, if i % 2 == 0 { 1.0 } else { 4.0 }, i % 2 == 1));
-        let f = figures_ci(&[small.clone(), oracle, large.clone()], &[small, large], 200, 7);
+        let oracle = mk(&|i| {
+            (
+                i % 2 == 0 || i % 4 != 3,
+                if i % 2 == 0 { 1.0 } else { 4.0 },
+                i % 2 == 1,
+            )
+        });
+        let f = figures_ci(
+            &[small.clone(), oracle, large.clone()],
+            &[small, large],
+            200,
+            7,
+        );
         let (lo, hi) = f.apgr.ci95.unwrap();
         assert!(lo <= f.apgr.value && f.apgr.value <= hi, "{f:?}");
         assert!(lo < hi);

@@ -34,14 +34,44 @@ pub struct Complexity {
 
 /// Words that promise loops, recursion or a known algorithm.
 const ALGORITHM_WORDS: &[&str] = &[
-    "recurs", "nested", "permutation", "combination", "subsequence", "substring", "prime",
-    "fibonacci", "matrix", "palindrome", "dynamic", "graph", "tree", "sort", "binary",
-    "iterate", "each", "every", "loop",
+    "recurs",
+    "nested",
+    "permutation",
+    "combination",
+    "subsequence",
+    "substring",
+    "prime",
+    "fibonacci",
+    "matrix",
+    "palindrome",
+    "dynamic",
+    "graph",
+    "tree",
+    "sort",
+    "binary",
+    "iterate",
+    "each",
+    "every",
+    "loop",
 ];
 /// Words that add constraints on the answer.
 const CONSTRAINT_WORDS: &[&str] = &[
-    "must", "without", "only", "at most", "at least", "exactly", "assume", "guaranteed",
-    "ignore", "case", "if ", "unless", "otherwise", "note", "empty", "negative",
+    "must",
+    "without",
+    "only",
+    "at most",
+    "at least",
+    "exactly",
+    "assume",
+    "guaranteed",
+    "ignore",
+    "case",
+    "if ",
+    "unless",
+    "otherwise",
+    "note",
+    "empty",
+    "negative",
 ];
 
 /// Examples the query shows: doctest lines, asserts, and "f(x) ==/➞/=>/-> y" lines.
@@ -62,9 +92,18 @@ fn rich_signature(text: &str) -> bool {
         return false;
     };
     let params = def.split_once('(').map(|(_, r)| r).unwrap_or("");
-    let typed = ["List[", "Dict[", "Tuple[", "Optional[", "Union[", "list[", "dict[", "tuple["]
-        .iter()
-        .any(|t| params.contains(t));
+    let typed = [
+        "List[",
+        "Dict[",
+        "Tuple[",
+        "Optional[",
+        "Union[",
+        "list[",
+        "dict[",
+        "tuple[",
+    ]
+    .iter()
+    .any(|t| params.contains(t));
     typed || params.matches(',').count() >= 2
 }
 

@@ -76,13 +76,21 @@ fn find_tier<'a>(variants: &'a [RunVariant], want: &str) -> Result<&'a RunVarian
     };
     match hits.as_slice() {
         [one] => Ok(one),
-        [] => Err(Error::Study(format!("no variant '{want}' in the run (it has: {})", labels()))),
-        _ => Err(Error::Study(format!("'{want}' matches several variants ({}); give the whole label", labels()))),
+        [] => Err(Error::Study(format!(
+            "no variant '{want}' in the run (it has: {})",
+            labels()
+        ))),
+        _ => Err(Error::Study(format!(
+            "'{want}' matches several variants ({}); give the whole label",
+            labels()
+        ))),
     }
 }
 
 fn metric(r: &ResultRow, name: &str) -> Option<f64> {
-    r.metric(name).map(|m| m.value).filter(|v| v.is_finite() && *v > 0.0)
+    r.metric(name)
+        .map(|m| m.value)
+        .filter(|v| v.is_finite() && *v > 0.0)
 }
 
 /// Prompt tokens per task id, from a benchmark record's per-problem timing.
@@ -113,7 +121,9 @@ impl Study {
         texts: &BTreeMap<String, BenchTexts>,
     ) -> Result<Study> {
         if tiers.len() < 2 {
-            return Err(Error::Study("routing needs at least two tiers (--tiers SMALL,LARGE)".into()));
+            return Err(Error::Study(
+                "routing needs at least two tiers (--tiers SMALL,LARGE)".into(),
+            ));
         }
         let run = store.resolve_run(run)?;
         let variants = store.variants(run.id)?;
@@ -135,8 +145,13 @@ impl Study {
                     "tier '{}' has no perf result in run '{}': add [perf] to the config and rerun the sweep",
                     v.variant.label, run.name
                 )))?;
-            let (Some(prefill), Some(decode)) = (metric(perf, "prefill_tok_s"), metric(perf, "decode_tok_s")) else {
-                return Err(Error::Study(format!("tier '{}': its perf result lacks prefill/decode speed", v.variant.label)));
+            let (Some(prefill), Some(decode)) =
+                (metric(perf, "prefill_tok_s"), metric(perf, "decode_tok_s"))
+            else {
+                return Err(Error::Study(format!(
+                    "tier '{}': its perf result lacks prefill/decode speed",
+                    v.variant.label
+                )));
             };
             out_tiers.push(Tier {
                 label: v.variant.label.clone(),
@@ -157,10 +172,12 @@ impl Study {
                 let r = results
                     .iter()
                     .find(|r| r.kind == Kind::Bench && r.name == *bench && r.variant == t.variant)
-                    .ok_or_else(|| Error::Study(format!(
-                        "tier '{}' has no finished {bench} result in run '{}'",
-                        t.label, run.name
-                    )))?;
+                    .ok_or_else(|| {
+                        Error::Study(format!(
+                            "tier '{}' has no finished {bench} result in run '{}'",
+                            t.label, run.name
+                        ))
+                    })?;
                 if let Some(d) = &r.dataset {
                     if !text.sha256.is_empty() && d.sha256 != text.sha256 {
                         return Err(Error::Study(format!(
@@ -205,7 +222,9 @@ impl Study {
             }
         }
         if problems.is_empty() {
-            return Err(Error::Study("no problem was solved or failed by every tier".into()));
+            return Err(Error::Study(
+                "no problem was solved or failed by every tier".into(),
+            ));
         }
         Ok(Study {
             run: run.name,

@@ -77,7 +77,11 @@ impl Policy for Spy {
         true
     }
     fn score(&self, q: &Query) -> Score {
-        assert!(!self.seen.contains(&q.text), "scored a training problem: {}", q.text);
+        assert!(
+            !self.seen.contains(&q.text),
+            "scored a training problem: {}",
+            q.text
+        );
         self.scored.lock().unwrap().push(q.text.clone());
         Score::Difficulty(0.0)
     }
@@ -88,15 +92,36 @@ fn no_policy_is_scored_on_a_problem_it_was_fitted_on() {
     static SCORED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let st = study();
     let protocols = [
-        (Protocol::KFold { bench: "humaneval".into(), k: 5 }, HE),
-        (Protocol::Cross { train: "mbpp".into(), test: "humaneval".into() }, HE),
-        (Protocol::Cross { train: "humaneval".into(), test: "mbpp".into() }, MBPP),
+        (
+            Protocol::KFold {
+                bench: "humaneval".into(),
+                k: 5,
+            },
+            HE,
+        ),
+        (
+            Protocol::Cross {
+                train: "mbpp".into(),
+                test: "humaneval".into(),
+            },
+            HE,
+        ),
+        (
+            Protocol::Cross {
+                train: "humaneval".into(),
+                test: "mbpp".into(),
+            },
+            MBPP,
+        ),
     ];
     for (p, n) in protocols {
         SCORED.lock().unwrap().clear();
         let sp = splits(&st, &p, 3);
         let make = || -> tradeoff_route::Result<Box<dyn Policy>> {
-            Ok(Box::new(Spy { seen: HashSet::new(), scored: &SCORED }))
+            Ok(Box::new(Spy {
+                seen: HashSet::new(),
+                scored: &SCORED,
+            }))
         };
         let h = held_out(&st, &sp, &make).unwrap();
         // Every test problem scored exactly once, by a policy that never saw it.
@@ -106,7 +131,9 @@ fn no_policy_is_scored_on_a_problem_it_was_fitted_on() {
     }
     // A split that leaks is refused before anything is fitted.
     let leaky = vec![(vec![0, 1, 2], vec![2, 3])];
-    let make = || -> tradeoff_route::Result<Box<dyn Policy>> { policy("ngram-logreg", &PolicyArgs::default()) };
+    let make = || -> tradeoff_route::Result<Box<dyn Policy>> {
+        policy("ngram-logreg", &PolicyArgs::default())
+    };
     let err = held_out(&st, &leaky, &make).err().expect("leak refused");
     assert!(err.to_string().contains("in both train and test"), "{err}");
 }
@@ -124,25 +151,52 @@ fn opts(policies: &[&str]) -> EvalOptions {
 }
 
 fn row<'a>(p: &'a ProtocolEval, name: &str) -> &'a Row {
-    p.rows.iter().find(|r| r.name.starts_with(name)).unwrap_or_else(|| panic!("no row {name}"))
+    p.rows
+        .iter()
+        .find(|r| r.name.starts_with(name))
+        .unwrap_or_else(|| panic!("no row {name}"))
 }
 
 #[test]
 fn a_learnable_signal_is_learned_held_out_and_rows_say_what_they_saw() {
     let st = study();
-    let ev = evaluate(&st, &opts(&["random", "tokens", "complexity", "ngram-logreg"]), None).unwrap();
+    let ev = evaluate(
+        &st,
+        &opts(&["random", "tokens", "complexity", "ngram-logreg"]),
+        None,
+    )
+    .unwrap();
     let names: Vec<String> = ev.protocols.iter().map(|p| p.title.clone()).collect();
     assert_eq!(
         names,
-        ["humaneval, 5-fold by problem", "mbpp, 5-fold by problem", "train humaneval -> test mbpp", "train mbpp -> test humaneval"]
+        [
+            "humaneval, 5-fold by problem",
+            "mbpp, 5-fold by problem",
+            "train humaneval -> test mbpp",
+            "train mbpp -> test humaneval"
+        ]
     );
     for p in &ev.protocols {
         let apgr = |n: &str| row(p, n).figures.unwrap().apgr.value;
-        assert!(apgr("ngram-logreg") > apgr("random") + 0.1, "{}: {} vs {}", p.title, apgr("ngram-logreg"), apgr("random"));
+        assert!(
+            apgr("ngram-logreg") > apgr("random") + 0.1,
+            "{}: {} vs {}",
+            p.title,
+            apgr("ngram-logreg"),
+            apgr("random")
+        );
         assert!(apgr("tokens") > apgr("random") + 0.1, "{}", p.title);
-        assert!(row(p, "ngram-logreg").saw.contains("humaneval") || row(p, "ngram-logreg").saw.contains("mbpp"));
+        assert!(
+            row(p, "ngram-logreg").saw.contains("humaneval")
+                || row(p, "ngram-logreg").saw.contains("mbpp")
+        );
         assert_eq!(row(p, "tokens").saw, "nothing (fixed rule)");
-        for fixed in ["tokens<=150 (seed rule)", "always:small", "always:large", "oracle"] {
+        for fixed in [
+            "tokens<=150 (seed rule)",
+            "always:small",
+            "always:large",
+            "oracle",
+        ] {
             assert!(row(p, fixed).point.is_some(), "{fixed}");
         }
         let large = row(p, "always:large").point.as_ref().unwrap();
@@ -157,8 +211,14 @@ struct Fake;
 
 impl Checker for Fake {
     fn check(&self, _: &Problem, completion: &str, tests: &str) -> CheckResult {
-        assert!(tests.contains("assert"), "the doctest became a check: {tests}");
-        CheckResult { passed: completion == "ok", exec_s: 0.5 }
+        assert!(
+            tests.contains("assert"),
+            "the doctest became a check: {tests}"
+        );
+        CheckResult {
+            passed: completion == "ok",
+            exec_s: 0.5,
+        }
     }
 }
 
@@ -178,8 +238,25 @@ fn the_cascade_pays_for_every_tier_it_tries_and_mbpp_is_an_upper_bound() {
     let ev = evaluate(&st, &opts(&["tokens"]), Some(&Fake)).unwrap();
     for p in &ev.protocols {
         let cascade = row(p, "cascade");
-        let upper = cascade.note.as_deref().unwrap_or("").contains("upper bound");
-        assert_eq!(upper, p.title.contains("test mbpp") || p.title.starts_with("mbpp"), "{}", p.title);
-        assert_eq!(cascade.point.as_ref().unwrap().quality_vs_best.value, row(p, "oracle").point.as_ref().unwrap().quality_vs_best.value);
+        let upper = cascade
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("upper bound");
+        assert_eq!(
+            upper,
+            p.title.contains("test mbpp") || p.title.starts_with("mbpp"),
+            "{}",
+            p.title
+        );
+        assert_eq!(
+            cascade.point.as_ref().unwrap().quality_vs_best.value,
+            row(p, "oracle")
+                .point
+                .as_ref()
+                .unwrap()
+                .quality_vs_best
+                .value
+        );
     }
 }

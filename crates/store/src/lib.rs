@@ -45,7 +45,9 @@ pub use machine::Machine;
 pub use query::{DiffRow, RmReport, RunDiff, RunSummary};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Begun, Store, Upserted};
-pub use transfer::{ExportOptions, ExportReport, ImportReport, Line as ExportLine, EXPORT_FORMAT, EXPORT_VERSION};
+pub use transfer::{
+    ExportOptions, ExportReport, ImportReport, Line as ExportLine, EXPORT_FORMAT, EXPORT_VERSION,
+};
 pub use types::{
     Dataset, Kind, ResultId, ResultRow, ResultSpec, Role, Run, RunId, RunSpec, RunVariant,
     SampleRow, Started, Status, Variant, VariantSpec,

@@ -192,15 +192,23 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let count = |t: &str| -> i64 { conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap() };
-        assert_eq!((count("results"), count("metrics"), count("samples")), (1, 1, 1));
+        let count = |t: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            (count("results"), count("metrics"), count("samples")),
+            (1, 1, 1)
+        );
         conn.execute(
             "INSERT INTO results (cache_key, variant, kind, name, seed, n, k, params, status, started_unix)
              VALUES ('r', 'v', 'route', 'route', 0, 1, '[1]', 'null', 'done', 0)",
             [],
         )
         .unwrap();
-        let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let fk: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
         assert!(fk, "foreign keys are back on after migrating");
     }
 }

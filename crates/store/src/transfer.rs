@@ -38,7 +38,10 @@ pub enum Line {
         record: Option<Value>,
     },
     /// A sample of the result whose cache key (in the exporting store) is `result`.
-    Sample { result: String, row: SampleRow },
+    Sample {
+        result: String,
+        row: SampleRow,
+    },
 }
 
 /// What [`Store::export_run`] includes.
@@ -139,7 +142,12 @@ fn write_line(out: &mut dyn Write, line: &Line) -> Result<()> {
 impl Store {
     /// Writes `run` as JSON lines: its finished results (and running ones when asked; a
     /// failed one never), with completions unless told not to.
-    pub fn export_run(&self, run: &Run, opts: ExportOptions, out: &mut dyn Write) -> Result<ExportReport> {
+    pub fn export_run(
+        &self,
+        run: &Run,
+        opts: ExportOptions,
+        out: &mut dyn Write,
+    ) -> Result<ExportReport> {
         let mut rep = ExportReport::default();
         write_line(
             out,
@@ -154,7 +162,8 @@ impl Store {
             rep.variants += 1;
         }
         for r in self.results(run.id)? {
-            let wanted = r.status == Status::Done || (opts.unfinished && r.status == Status::Running);
+            let wanted =
+                r.status == Status::Done || (opts.unfinished && r.status == Status::Running);
             if !wanted {
                 continue;
             }
@@ -191,7 +200,11 @@ impl Store {
     /// Reads an export into this store as a run named `name` (default: the exported run's
     /// name). Variants and results keep their content hashes, so importing twice, or into a
     /// store that already computed some of them, adds nothing twice.
-    pub fn import_run(&mut self, input: &mut dyn BufRead, name: Option<&str>) -> Result<ImportReport> {
+    pub fn import_run(
+        &mut self,
+        input: &mut dyn BufRead,
+        name: Option<&str>,
+    ) -> Result<ImportReport> {
         let bad = |n: usize, msg: String| Error::Import { line: n, msg };
         let mut lines = input.lines().enumerate();
         let (run, source_run) = match lines.next() {
@@ -313,7 +326,10 @@ impl Store {
         if spec.id() != v.id {
             return Err(Error::Import {
                 line: 0,
-                msg: format!("variant {} does not hash to its id (edited or corrupt)", v.id),
+                msg: format!(
+                    "variant {} does not hash to its id (edited or corrupt)",
+                    v.id
+                ),
             });
         }
         self.upsert_variant(run, &spec, rv.role)?;

@@ -472,25 +472,48 @@ fn export_then_import_rebuilds_the_run_without_the_benchmark_text() {
     let mut src = open(dir.path());
     let (run, vid) = exportable(&mut src, "study");
     let mut buf = Vec::new();
-    let rep = src.export_run(&run, ExportOptions::default(), &mut buf).unwrap();
+    let rep = src
+        .export_run(&run, ExportOptions::default(), &mut buf)
+        .unwrap();
     assert_eq!((rep.variants, rep.results, rep.samples), (1, 1, 2));
     let text = String::from_utf8(buf.clone()).unwrap();
-    assert!(!text.contains("def f():\\n\""), "prompts leave as hashes: {text}");
+    assert!(
+        !text.contains("def f():\\n\""),
+        "prompts leave as hashes: {text}"
+    );
     assert!(text.contains("prompt_sha256") && !text.contains("\"program\""));
 
     let other = tempfile::tempdir().unwrap();
     let mut dst = open(other.path());
     let rep = dst.import_run(&mut buf.as_slice(), None).unwrap();
-    assert_eq!((rep.run.as_str(), rep.variants, rep.results_added, rep.samples), ("study", 1, 1, 2));
+    assert_eq!(
+        (
+            rep.run.as_str(),
+            rep.variants,
+            rep.results_added,
+            rep.samples
+        ),
+        ("study", 1, 1, 2)
+    );
     let r = dst.resolve_run("study").unwrap();
     assert_eq!(r.status, Status::Done);
-    assert_eq!(r.machine.cpu, "Test CPU", "the machine that measured it travels with it");
+    assert_eq!(
+        r.machine.cpu, "Test CPU",
+        "the machine that measured it travels with it"
+    );
     let vs = dst.variants(r.id).unwrap();
     assert_eq!(vs[0].variant.id, vid, "variants keep their content hash");
     let res = &dst.results(r.id).unwrap()[0];
-    assert_eq!((res.status, res.metric("pass@1").unwrap().value), (Status::Done, 0.5));
+    assert_eq!(
+        (res.status, res.metric("pass@1").unwrap().value),
+        (Status::Done, 0.5)
+    );
     let samples = dst.samples(res.id).unwrap();
-    assert_eq!(samples[0], sample("HumanEval/0", 0, true), "completions included");
+    assert_eq!(
+        samples[0],
+        sample("HumanEval/0", 0, true),
+        "completions included"
+    );
     let rec = dst.record(res.id).unwrap().unwrap();
     assert_eq!(rec["problems"][0]["timing"]["prompt_tokens"], 7);
 
@@ -498,7 +521,15 @@ fn export_then_import_rebuilds_the_run_without_the_benchmark_text() {
     let again = dst.import_run(&mut buf.as_slice(), Some("copy")).unwrap();
     assert_eq!((again.results_added, again.results_present), (0, 1));
     let mut slim = Vec::new();
-    src.export_run(&run, ExportOptions { completions: false, unfinished: false }, &mut slim).unwrap();
+    src.export_run(
+        &run,
+        ExportOptions {
+            completions: false,
+            unfinished: false,
+        },
+        &mut slim,
+    )
+    .unwrap();
     assert!(!String::from_utf8(slim).unwrap().contains("return 1"));
 }
 
@@ -506,12 +537,20 @@ fn export_then_import_rebuilds_the_run_without_the_benchmark_text() {
 fn import_refuses_what_is_not_an_export_and_edited_variants() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = open(dir.path());
-    let err = st.import_run(&mut "{\"a\": 1}\n".as_bytes(), None).unwrap_err();
-    assert!(err.to_string().contains("not a tradeoff run export"), "{err}");
+    let err = st
+        .import_run(&mut "{\"a\": 1}\n".as_bytes(), None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not a tradeoff run export"),
+        "{err}"
+    );
     let (run, _) = exportable(&mut st, "s");
     let mut buf = Vec::new();
-    st.export_run(&run, ExportOptions::default(), &mut buf).unwrap();
-    let edited = String::from_utf8(buf).unwrap().replacen("\"bits\":4", "\"bits\":3", 1);
+    st.export_run(&run, ExportOptions::default(), &mut buf)
+        .unwrap();
+    let edited = String::from_utf8(buf)
+        .unwrap()
+        .replacen("\"bits\":4", "\"bits\":3", 1);
     let other = tempfile::tempdir().unwrap();
     let err = open(other.path())
         .import_run(&mut edited.as_bytes(), None)
@@ -524,28 +563,45 @@ fn an_unfinished_result_travels_and_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let mut src = open(dir.path());
     let run = src.begin_run(&spec("y = 1\n", "half")).unwrap();
-    let v = src.upsert_variant(run.id, &variant("q4", 4), Role::Candidate).unwrap();
+    let v = src
+        .upsert_variant(run.id, &variant("q4", 4), Role::Candidate)
+        .unwrap();
     let Started::Todo { id, .. } = src.begin_result(run.id, &bench(&v.id)).unwrap() else {
         panic!("new result");
     };
     src.add_sample(id, &sample("HumanEval/0", 0, true)).unwrap();
     let run = src.resolve_run("half").unwrap();
     let mut done_only = Vec::new();
-    let rep = src.export_run(&run, ExportOptions::default(), &mut done_only).unwrap();
-    assert_eq!((rep.results, rep.samples), (0, 0), "finished results only by default");
+    let rep = src
+        .export_run(&run, ExportOptions::default(), &mut done_only)
+        .unwrap();
+    assert_eq!(
+        (rep.results, rep.samples),
+        (0, 0),
+        "finished results only by default"
+    );
     let mut buf = Vec::new();
-    let opts = ExportOptions { completions: true, unfinished: true };
+    let opts = ExportOptions {
+        completions: true,
+        unfinished: true,
+    };
     let rep = src.export_run(&run, opts, &mut buf).unwrap();
     assert_eq!((rep.results, rep.unfinished, rep.samples), (1, 1, 1));
 
     let other = tempfile::tempdir().unwrap();
     let mut dst = open(other.path());
     let rep = dst.import_run(&mut buf.as_slice(), None).unwrap();
-    assert_eq!((rep.results_added, rep.results_unfinished, rep.samples), (0, 1, 1));
+    assert_eq!(
+        (rep.results_added, rep.results_unfinished, rep.samples),
+        (0, 1, 1)
+    );
     // The sweep on the new machine picks it up with the sample already done.
     let again = dst.begin_run(&spec("y = 1\n", "half-2")).unwrap();
     let Started::Todo { done, .. } = dst.begin_result(again.id, &bench(&v.id)).unwrap() else {
         panic!("an unfinished result resumes");
     };
-    assert_eq!(done.into_iter().collect::<Vec<_>>(), vec![("HumanEval/0".to_string(), 0)]);
+    assert_eq!(
+        done.into_iter().collect::<Vec<_>>(),
+        vec![("HumanEval/0".to_string(), 0)]
+    );
 }

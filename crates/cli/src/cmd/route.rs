@@ -71,15 +71,24 @@ pub fn run(c: RouteCmd, threads: Option<usize>) -> Result<()> {
             for (name, what, _) in tradeoff_route::POLICIES {
                 println!("{name:<14} {what}");
             }
-            println!("{:<14} (evaluation only) the cheapest tier that solved each problem", "oracle");
-            println!("{:<14} cheapest tier first; escalate when the query's own examples fail", "cascade");
+            println!(
+                "{:<14} (evaluation only) the cheapest tier that solved each problem",
+                "oracle"
+            );
+            println!(
+                "{:<14} cheapest tier first; escalate when the query's own examples fail",
+                "cascade"
+            );
             Ok(())
         }
         RouteCmd::Eval(a) => eval(a, threads),
     }
 }
 
-fn load_benches(names: &[String], data: Option<PathBuf>) -> Result<BTreeMap<String, Box<dyn Benchmark>>> {
+fn load_benches(
+    names: &[String],
+    data: Option<PathBuf>,
+) -> Result<BTreeMap<String, Box<dyn Benchmark>>> {
     names
         .iter()
         .map(|n| {
@@ -119,12 +128,13 @@ impl Checker for SandboxChecker<'_> {
     fn check(&self, problem: &Problem, completion: &str, tests: &str) -> CheckResult {
         let b = &self.benches[&problem.bench];
         let Some(i) = b.index_of(&problem.task_id) else {
-            return CheckResult { passed: false, exec_s: 0.0 };
+            return CheckResult {
+                passed: false,
+                exec_s: 0.0,
+            };
         };
-        let prefill = match b.prompt(i, Style::Instruct) {
-            Prompt::Chat { prefill, .. } => prefill,
-            Prompt::Completion { .. } => String::new(),
-        };
+        let prompt = b.prompt(i, Style::Instruct);
+        let prefill = prompt.prefill();
         let solution = b.solution(i, Style::Instruct, &format!("{prefill}{completion}"));
         let out = self.exec.run(
             &Program {
@@ -142,7 +152,9 @@ impl Checker for SandboxChecker<'_> {
 }
 
 fn default_policies(embedder: bool) -> Vec<String> {
-    let mut p: Vec<String> = ["random", "tokens", "complexity", "ngram-logreg"].map(String::from).to_vec();
+    let mut p: Vec<String> = ["random", "tokens", "complexity", "ngram-logreg"]
+        .map(String::from)
+        .to_vec();
     if embedder {
         p.extend(["embed-logreg", "embed-knn"].map(String::from));
     }
@@ -166,20 +178,39 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
         .iter()
         .map(|(n, b)| {
             let by_task = (0..b.len())
-                .map(|i| (b.task_id(i).to_string(), query_text(&b.prompt(i, Style::Instruct))))
+                .map(|i| {
+                    (
+                        b.task_id(i).to_string(),
+                        query_text(&b.prompt(i, Style::Instruct)),
+                    )
+                })
                 .collect();
-            (n.clone(), BenchTexts { sha256: b.dataset().sha256.clone(), by_task })
+            (
+                n.clone(),
+                BenchTexts {
+                    sha256: b.dataset().sha256.clone(),
+                    by_task,
+                },
+            )
         })
         .collect();
     let mut study = Study::from_store(&store, &a.run, &a.bench, &a.tiers, &texts)?;
-    let wants_embed = a.policies.iter().any(|p| tradeoff_route::policy::needs_embedding(p));
+    let wants_embed = a
+        .policies
+        .iter()
+        .any(|p| tradeoff_route::policy::needs_embedding(p));
     let emb = embedder(wants_embed)?;
     let policies = if a.policies.is_empty() {
         default_policies(emb.is_some())
     } else {
         a.policies.clone()
     };
-    if let (Some(e), true) = (&emb, policies.iter().any(|p| tradeoff_route::policy::needs_embedding(p))) {
+    if let (Some(e), true) = (
+        &emb,
+        policies
+            .iter()
+            .any(|p| tradeoff_route::policy::needs_embedding(p)),
+    ) {
         let bar = super::progress_bar(study.problems.len() as u64, "embedding queries");
         for p in &mut study.problems {
             p.query.embedding = Some(e.embed(&p.query.text)?.into());
@@ -187,7 +218,8 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
         }
         bar.finish_and_clear();
     }
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let checker = if a.no_cascade {
         None
     } else {
@@ -227,7 +259,12 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
 
 /// Stores the evaluation as a `route` result of the run, under its strongest tier, keyed by
 /// everything that decides it (the tiers' stored results are content-keyed themselves).
-fn save(store: &mut tradeoff_store::Store, a: &EvalArgs, policies: &[String], ev: &RouteEval) -> Result<()> {
+fn save(
+    store: &mut tradeoff_store::Store,
+    a: &EvalArgs,
+    policies: &[String],
+    ev: &RouteEval,
+) -> Result<()> {
     let run = store.resolve_run(&a.run)?;
     let strongest = &ev.tiers.last().expect("two tiers or more").variant;
     let (version, rev) = tradeoff_store::build_info();
@@ -250,16 +287,25 @@ fn save(store: &mut tradeoff_store::Store, a: &EvalArgs, policies: &[String], ev
                 Some(tradeoff_eval::Metric {
                     ci95: f.apgr.ci95,
                     n: Some(p.test_problems),
-                    ..tradeoff_eval::Metric::new(format!("{} / {} / APGR", p.title, r.name), f.apgr.value, true)
+                    ..tradeoff_eval::Metric::new(
+                        format!("{} / {} / APGR", p.title, r.name),
+                        f.apgr.value,
+                        true,
+                    )
                 })
             })
         })
         .collect();
     match store.begin_result(run.id, &spec)? {
-        tradeoff_store::Started::Cached(_) => println!("\n(this evaluation is already in run '{}')", run.name),
+        tradeoff_store::Started::Cached(_) => {
+            println!("\n(this evaluation is already in run '{}')", run.name)
+        }
         tradeoff_store::Started::Todo { id, .. } => {
             store.finish_result(id, &metrics, &record)?;
-            println!("\nstored in run '{}': `tradeoff report {}` draws it", run.name, run.name);
+            println!(
+                "\nstored in run '{}': `tradeoff report {}` draws it",
+                run.name, run.name
+            );
         }
     }
     Ok(())
@@ -281,7 +327,12 @@ fn with_ci(w: &tradeoff_route::metrics::WithCi) -> String {
 }
 
 fn print_eval(ev: &RouteEval) {
-    println!("run '{}': {} problems ({})", ev.run, ev.problems, ev.benches.join(", "));
+    println!(
+        "run '{}': {} problems ({})",
+        ev.run,
+        ev.problems,
+        ev.benches.join(", ")
+    );
     println!("cost: {}", ev.cost_unit);
     for (t, tier) in ev.tiers.iter().enumerate() {
         println!(
@@ -292,11 +343,20 @@ fn print_eval(ev: &RouteEval) {
     for p in &ev.protocols {
         println!("\n== {} ({} test problems)", p.title, p.test_problems);
         for (t, s) in p.tiers.iter().enumerate() {
-            println!("  tier {t}: pass@1 {}%, {:.2} s/query", pct(s.quality), s.cost);
+            println!(
+                "  tier {t}: pass@1 {}%, {:.2} s/query",
+                pct(s.quality),
+                s.cost
+            );
         }
         println!(
             "  {:<26} {:>22} {:>22} {:>22} {:>22} {:>22}",
-            "policy (curves)", "APGR %", "CPT(50%) %calls", "CPT(80%) %calls", "AIQ (pass@1 %)", "saved @95% best %"
+            "policy (curves)",
+            "APGR %",
+            "CPT(50%) %calls",
+            "CPT(80%) %calls",
+            "AIQ (pass@1 %)",
+            "saved @95% best %"
         );
         for r in p.rows.iter().filter(|r| r.figures.is_some()) {
             let f = r.figures.as_ref().expect("curve row");
@@ -324,7 +384,10 @@ fn print_eval(ev: &RouteEval) {
                 pct(f.summary.strong_share),
                 with_ci(&f.quality_vs_best),
                 with_ci(&f.cost_vs_best),
-                r.note.as_ref().map(|n| format!("  ({n})")).unwrap_or_default()
+                r.note
+                    .as_ref()
+                    .map(|n| format!("  ({n})"))
+                    .unwrap_or_default()
             );
         }
         let saw: Vec<String> = p

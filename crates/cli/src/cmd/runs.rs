@@ -131,9 +131,13 @@ fn export(st: &Store, run: &str, out: &std::path::Path, opts: ExportOptions) -> 
     }
     // Written beside the target and renamed, so an interrupted export leaves no half file.
     let tmp = out.with_extension("partial");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut w: Box<dyn std::io::Write> = if is_gz(out) {
-        Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::best()))
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::best(),
+        ))
     } else {
         Box::new(std::io::BufWriter::new(file))
     };

@@ -1,6 +1,6 @@
 //! Fixed rules: one tier, a coin, prompt length, the complexity score.
 
-use super::{Example, Policy, PolicyArgs, Score};
+use super::{Policy, PolicyArgs, Score};
 use crate::query::{complexity, Query};
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -13,9 +13,10 @@ pub struct Always {
 
 impl Always {
     pub fn new(a: &PolicyArgs) -> Result<Self> {
-        let want = a.arg.as_deref().ok_or_else(|| {
-            Error::Study("always needs a tier: always:<label or index>".into())
-        })?;
+        let want = a
+            .arg
+            .as_deref()
+            .ok_or_else(|| Error::Study("always needs a tier: always:<label or index>".into()))?;
         let tier = a
             .tiers
             .iter()
@@ -41,9 +42,6 @@ impl Policy for Always {
     fn threshold_unit(&self) -> &'static str {
         "none"
     }
-    fn fit(&mut self, _: &[Example<'_>]) -> Result<()> {
-        Ok(())
-    }
     fn score(&self, _: &Query) -> Score {
         Score::Tier(self.tier)
     }
@@ -61,9 +59,6 @@ impl Policy for RandomPolicy {
     }
     fn threshold_unit(&self) -> &'static str {
         "uniform draw"
-    }
-    fn fit(&mut self, _: &[Example<'_>]) -> Result<()> {
-        Ok(())
     }
     fn score(&self, q: &Query) -> Score {
         let mut h = Sha256::new();
@@ -85,9 +80,6 @@ impl Policy for Tokens {
     fn threshold_unit(&self) -> &'static str {
         "prompt tokens"
     }
-    fn fit(&mut self, _: &[Example<'_>]) -> Result<()> {
-        Ok(())
-    }
     fn score(&self, q: &Query) -> Score {
         Score::Difficulty(q.tokens as f64)
     }
@@ -102,9 +94,6 @@ impl Policy for Complexity {
     }
     fn threshold_unit(&self) -> &'static str {
         "complexity (1-6)"
-    }
-    fn fit(&mut self, _: &[Example<'_>]) -> Result<()> {
-        Ok(())
     }
     fn score(&self, q: &Query) -> Score {
         Score::Difficulty(complexity(q).score as f64)

@@ -50,7 +50,10 @@ fn ngram_features(q: &Query) -> Sparse {
     let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
     x.iter_mut().for_each(|v| *v /= norm);
     x[NGRAM_DIM] = (1.0 + q.tokens as f64).ln() / 6.0;
-    x.into_iter().enumerate().filter(|(_, v)| *v != 0.0).collect()
+    x.into_iter()
+        .enumerate()
+        .filter(|(_, v)| *v != 0.0)
+        .collect()
 }
 
 impl Featurizer {
@@ -228,7 +231,10 @@ impl Policy for Knn {
         Score::PassProb(
             (0..self.tiers)
                 .map(|t| {
-                    let hits = sims[..k].iter().filter(|(_, i)| self.train[*i].1[t]).count();
+                    let hits = sims[..k]
+                        .iter()
+                        .filter(|(_, i)| self.train[*i].1[t])
+                        .count();
                     (hits as f64 + self.base[t]) / (k as f64 + 1.0)
                 })
                 .collect(),
@@ -246,7 +252,14 @@ mod tests {
             .map(|i| {
                 let hard = i % 2 == 0;
                 Query::new(
-                    format!("task {i} {}", if hard { "recursive tree walk" } else { "add numbers" }),
+                    format!(
+                        "task {i} {}",
+                        if hard {
+                            "recursive tree walk"
+                        } else {
+                            "add numbers"
+                        }
+                    ),
                     20,
                 )
             })
@@ -255,7 +268,10 @@ mod tests {
         let train: Vec<Example> = texts
             .iter()
             .zip(&passed)
-            .map(|(q, p)| Example { query: q, passed: p })
+            .map(|(q, p)| Example {
+                query: q,
+                passed: p,
+            })
             .collect();
         let mut m = LogReg::new(Featurizer::Ngrams, 2);
         m.fit(&train).unwrap();
@@ -263,7 +279,11 @@ mod tests {
             Score::PassProb(p) => p[0],
             s => panic!("{s:?}"),
         };
-        assert!(p("task 99 add numbers") > 0.7, "{}", p("task 99 add numbers"));
+        assert!(
+            p("task 99 add numbers") > 0.7,
+            "{}",
+            p("task 99 add numbers")
+        );
         assert!(p("task 98 recursive tree walk") < 0.3);
     }
 }

@@ -42,8 +42,10 @@ pub trait Policy: Send + Sync {
     fn name(&self) -> String;
     /// What the threshold is ("prompt tokens", "P(pass)").
     fn threshold_unit(&self) -> &'static str;
-    /// Learns from the training problems; fixed rules ignore them.
-    fn fit(&mut self, train: &[Example<'_>]) -> Result<()>;
+    /// Learns from the training problems; fixed rules keep this no-op.
+    fn fit(&mut self, _train: &[Example<'_>]) -> Result<()> {
+        Ok(())
+    }
     /// Whether `fit` uses the training data (the report says what each policy saw).
     fn learns(&self) -> bool {
         false
@@ -55,7 +57,10 @@ pub trait Policy: Send + Sync {
             Score::Difficulty(d) => format!("{} {d:.3}", self.threshold_unit()),
             Score::PassProb(p) => format!(
                 "P(pass) per tier [{}]",
-                p.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")
+                p.iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Score::Tier(t) => format!("always tier {t}"),
         }
@@ -73,7 +78,11 @@ pub fn choose(score: &Score, threshold: f64, tiers: usize) -> usize {
                 last
             }
         }
-        Score::PassProb(p) => p.iter().position(|&x| x >= threshold).unwrap_or(last).min(last),
+        Score::PassProb(p) => p
+            .iter()
+            .position(|&x| x >= threshold)
+            .unwrap_or(last)
+            .min(last),
         Score::Tier(t) => (*t).min(last),
     }
 }
@@ -146,34 +155,55 @@ type Ctor = fn(&PolicyArgs) -> Result<Box<dyn Policy>>;
 
 /// Every policy: name, what it does, constructor.
 pub const POLICIES: &[(&str, &str, Ctor)] = &[
-    ("always", "always:<tier>: every query to one tier (label or index)", |a| {
-        Ok(Box::new(Always::new(a)?))
-    }),
-    ("random", "a uniform draw per query (hash of the text): the floor", |a| {
-        Ok(Box::new(RandomPolicy { seed: a.seed }))
-    }),
-    ("tokens", "prompt length in the model's tokens (the seed rule: <= 150 to the small tier)", |_| {
-        Ok(Box::new(Tokens))
-    }),
-    ("complexity", "a transparent 1-6 score: length, examples, constraints, algorithm words, signature", |_| {
-        Ok(Box::new(Complexity))
-    }),
-    ("ngram-logreg", "logistic regression over hashed word 1-2-grams: P(tier passes | query)", |a| {
-        Ok(Box::new(LogReg::new(Featurizer::Ngrams, a.tiers.len())))
-    }),
-    ("embed-logreg", "logistic regression over all-MiniLM-L6-v2 sentence embeddings", |a| {
-        need_embedder(a)?;
-        Ok(Box::new(LogReg::new(Featurizer::Embedding, a.tiers.len())))
-    }),
-    ("embed-knn", "the 10 nearest training problems in embedding space vote", |a| {
-        need_embedder(a)?;
-        Ok(Box::new(Knn::new(10, a.tiers.len())))
-    }),
+    (
+        "always",
+        "always:<tier>: every query to one tier (label or index)",
+        |a| Ok(Box::new(Always::new(a)?)),
+    ),
+    (
+        "random",
+        "a uniform draw per query (hash of the text): the floor",
+        |a| Ok(Box::new(RandomPolicy { seed: a.seed })),
+    ),
+    (
+        "tokens",
+        "prompt length in the model's tokens (the seed rule: <= 150 to the small tier)",
+        |_| Ok(Box::new(Tokens)),
+    ),
+    (
+        "complexity",
+        "a transparent 1-6 score: length, examples, constraints, algorithm words, signature",
+        |_| Ok(Box::new(Complexity)),
+    ),
+    (
+        "ngram-logreg",
+        "logistic regression over hashed word 1-2-grams: P(tier passes | query)",
+        |a| Ok(Box::new(LogReg::new(Featurizer::Ngrams, a.tiers.len()))),
+    ),
+    (
+        "embed-logreg",
+        "logistic regression over all-MiniLM-L6-v2 sentence embeddings",
+        |a| {
+            need_embedder(a)?;
+            Ok(Box::new(LogReg::new(Featurizer::Embedding, a.tiers.len())))
+        },
+    ),
+    (
+        "embed-knn",
+        "the 10 nearest training problems in embedding space vote",
+        |a| {
+            need_embedder(a)?;
+            Ok(Box::new(Knn::new(10, a.tiers.len())))
+        },
+    ),
 ];
 
 fn need_embedder(a: &PolicyArgs) -> Result<()> {
     a.embedder.as_ref().map(|_| ()).ok_or_else(|| {
-        Error::Study("this policy needs the sentence embedder: `tradeoff models pull all-minilm-l6-v2`".into())
+        Error::Study(
+            "this policy needs the sentence embedder: `tradeoff models pull all-minilm-l6-v2`"
+                .into(),
+        )
     })
 }
 
@@ -221,12 +251,19 @@ mod tests {
             ..Default::default()
         };
         for (name, _, _) in POLICIES {
-            let spec = if *name == "always" { "always:large" } else { name };
+            let spec = if *name == "always" {
+                "always:large"
+            } else {
+                name
+            };
             match policy(spec, &args) {
                 Ok(p) => assert!(p.name().starts_with(name)),
                 Err(e) => assert!(needs_embedding(name), "{name}: {e}"),
             }
         }
-        assert!(matches!(policy("nope", &args), Err(Error::UnknownPolicy(_))));
+        assert!(matches!(
+            policy("nope", &args),
+            Err(Error::UnknownPolicy(_))
+        ));
     }
 }
