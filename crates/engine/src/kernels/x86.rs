@@ -5,7 +5,10 @@
 //!
 //! The integer dot product `dot` is `vpdpbusd` (unsigned weight codes × signed activations)
 //! with AVX512-VNNI, else `vpmaddubsw` + `vpmaddwd`; every code fed to it is at most 63 (or
-//! |q8| with the sign trick), so the 16-bit pair sums of the AVX2 path cannot saturate.
+//! |q8| with the sign trick), so the 16-bit pair sums of the AVX2 path cannot saturate. The
+//! AVX2 path of the 4-, 5- and 6-bit types adds several pair sums in 16 bits before one
+//! `vpmaddwd` widens them (by the sub-block scale, for k-quants): as many as the code width
+//! allows without overflow, so results stay exact and equal to the VNNI path's.
 
 // Tiles index several arrays (accumulators, activation rows) by the same row number.
 #![allow(clippy::needless_range_loop)]
@@ -164,21 +167,64 @@ unsafe fn nibbles(p: *const u8) -> [__m256i; 8] {
     v
 }
 
-/// Σ over a 32-element chunk of codes `v` (from `nibbles`) × activations at `ap`.
+/// Σ over a 32-element chunk of codes `v` (from `nibbles`) × activations at `ap`; codes
+/// have at most `BITS` bits (4 or 5).
 #[inline(always)]
-unsafe fn dot_chunk<const VNNI: bool>(init: __m256i, v: &[__m256i; 8], ap: *const i8) -> __m256i {
-    let mut s = init;
-    for g in 0..4 {
-        s = dot::<VNNI>(s, v[g], bcast(ap.add(4 * g)));
-        s = dot::<VNNI>(s, v[4 + g], bcast(ap.add(16 + 4 * g)));
+unsafe fn dot_chunk<const VNNI: bool, const BITS: u32>(
+    init: __m256i,
+    v: &[__m256i; 8],
+    ap: *const i8,
+) -> __m256i {
+    if VNNI {
+        let mut s = init;
+        for g in 0..4 {
+            s = dot::<VNNI>(s, v[g], bcast(ap.add(4 * g)));
+            s = dot::<VNNI>(s, v[4 + g], bcast(ap.add(16 + 4 * g)));
+        }
+        return s;
+    }
+    let ones = _mm256_set1_epi16(1);
+    if BITS == 4 {
+        _mm256_add_epi32(init, _mm256_madd_epi16(pairs16(v, ap, 0..4), ones))
+    } else {
+        let lo = _mm256_madd_epi16(pairs16(v, ap, 0..2), ones);
+        let hi = _mm256_madd_epi16(pairs16(v, ap, 2..4), ones);
+        _mm256_add_epi32(init, _mm256_add_epi32(lo, hi))
+    }
+}
+
+/// AVX2: the 16-bit pair sums of `vpmaddubsw` over vectors `g` and `4 + g` of a chunk, for `g`
+/// in `gs`, added without widening. Activations lie in [-127, 127], so a pair of 4-bit codes is
+/// at most 3810 and 8 of them fit i16 (30480); 5-bit codes allow 4, 6-bit codes 2. One
+/// `vpmaddwd` then widens the lot, where widening each product took eight.
+#[inline(always)]
+unsafe fn pairs16(v: &[__m256i; 8], ap: *const i8, gs: std::ops::Range<usize>) -> __m256i {
+    let mut s = _mm256_setzero_si256();
+    for g in gs {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[g], bcast(ap.add(4 * g))));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[4 + g], bcast(ap.add(16 + 4 * g))));
     }
     s
+}
+
+/// Each 32-bit lane's value (which must fit i16) in both of its 16-bit halves, so that
+/// `vpmaddwd` multiplies both pair sums of the lane by it.
+#[inline(always)]
+unsafe fn widen16(x: __m256i) -> __m256i {
+    _mm256_blend_epi16::<0xAA>(x, _mm256_slli_epi32::<16>(x))
+}
+
+/// A 32-bit value whose low 16 bits hold `x` (which must fit i16) and high 16 bits zero:
+/// `vpmaddwd` with zero-extended bytes then multiplies them by `x`.
+#[inline(always)]
+fn low16(x: i32) -> i32 {
+    x as i16 as u16 as i32
 }
 
 /// Adds block `b` of a row group stored as unsigned codes `q + offset` (scales `dw`) times
 /// each of the M activation rows to `acc`; `offset · Σa` is subtracted up front.
 #[inline(always)]
-unsafe fn offset_block<const M: usize, const VNNI: bool>(
+unsafe fn offset_block<const M: usize, const VNNI: bool, const BITS: u32>(
     v: &[__m256i; 8],
     offset: i32,
     dw: __m256,
@@ -192,7 +238,7 @@ unsafe fn offset_block<const M: usize, const VNNI: bool>(
         let i = i0 + t;
         let ap = a.qs.as_ptr().add(i * k + 32 * b);
         let init = _mm256_set1_epi32(-offset * a.sums[i * k / 32 + b]);
-        let s = dot_chunk::<VNNI>(init, v, ap);
+        let s = dot_chunk::<VNNI, BITS>(init, v, ap);
         let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i * k / 32 + b]));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
     }
@@ -211,7 +257,7 @@ unsafe fn q4_0<const M: usize, const VNNI: bool>(
         let dw = f16x8(p);
         let v = nibbles(p.add(16));
         // Codes are q + 8.
-        offset_block::<M, VNNI>(&v, 8, dw, a, i0, b, acc);
+        offset_block::<M, VNNI, 4>(&v, 8, dw, a, i0, b, acc);
     }
 }
 
@@ -232,7 +278,7 @@ unsafe fn q4_1<const M: usize, const VNNI: bool>(
         for t in 0..M {
             let i = i0 + t;
             let ap = a.qs.as_ptr().add(i * k + 32 * b);
-            let s = dot_chunk::<VNNI>(_mm256_setzero_si256(), &v, ap);
+            let s = dot_chunk::<VNNI, 4>(_mm256_setzero_si256(), &v, ap);
             let blk = i * k / 32 + b;
             let sc = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[blk]));
             let x = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[t]);
@@ -276,7 +322,7 @@ unsafe fn q5_0<const M: usize, const VNNI: bool>(
             v[4 + g] = _mm256_or_si256(v[4 + g], bit4(h, 4 + g));
         }
         // Codes are q + 16.
-        offset_block::<M, VNNI>(&v, 16, dw, a, i0, b, acc);
+        offset_block::<M, VNNI, 5>(&v, 16, dw, a, i0, b, acc);
     }
 }
 
@@ -341,14 +387,20 @@ unsafe fn q4k<const M: usize, const VNNI: bool>(
             let v = nibbles(p.add(160 + 128 * c));
             let sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(32 + 8 * c) as *const __m128i));
             let mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(96 + 8 * c) as *const __m128i));
+            let sc16 = widen16(sc);
             for t in 0..M {
                 let i = i0 + t;
                 let ap = a.qs.as_ptr().add(i * k + 256 * b + 32 * c);
-                let s = dot_chunk::<VNNI>(_mm256_setzero_si256(), &v, ap);
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s, sc));
+                let s = if VNNI {
+                    let s = dot_chunk::<VNNI, 4>(_mm256_setzero_si256(), &v, ap);
+                    _mm256_mullo_epi32(s, sc)
+                } else {
+                    _mm256_madd_epi16(pairs16(&v, ap, 0..4), sc16)
+                };
+                isum[t] = _mm256_add_epi32(isum[t], s);
                 let j = (i * k + 256 * b + 32 * c) / 16;
-                let bs = _mm256_set1_epi32(a.sums[j] + a.sums[j + 1]);
-                msum[t] = _mm256_add_epi32(msum[t], _mm256_mullo_epi32(mn, bs));
+                let bs = _mm256_set1_epi32(low16(a.sums[j] + a.sums[j + 1]));
+                msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mn, bs));
             }
         }
         let dw = f16x8(p);
@@ -397,19 +449,38 @@ unsafe fn q6k<const M: usize, const VNNI: bool>(
             let sc_lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(16 + 16 * c) as *const __m128i));
             let sc_hi =
                 _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(16 + 16 * c + 8) as *const __m128i));
+            // Lane r: row r's two sub-block scales as i16, for the offset term.
+            let scp = _mm256_blend_epi16::<0xAA>(sc_lo, _mm256_slli_epi32::<16>(sc_hi));
+            let (sl16, sh16) = (widen16(sc_lo), widen16(sc_hi));
             for t in 0..M {
                 let i = i0 + t;
                 let ap = a.qs.as_ptr().add(i * k + 256 * b + 32 * c);
                 let j = (i * k + 256 * b + 32 * c) / 16;
                 // Codes are q + 32: subtract 32 Σa per 16-element sub-block.
-                let mut lo = _mm256_set1_epi32(-32 * a.sums[j]);
-                let mut hi = _mm256_set1_epi32(-32 * a.sums[j + 1]);
-                for g in 0..4 {
-                    lo = dot::<VNNI>(lo, v[g], bcast(ap.add(4 * g)));
-                    hi = dot::<VNNI>(hi, v[4 + g], bcast(ap.add(16 + 4 * g)));
-                }
-                let s =
-                    _mm256_add_epi32(_mm256_mullo_epi32(lo, sc_lo), _mm256_mullo_epi32(hi, sc_hi));
+                let s = if VNNI {
+                    let mut lo = _mm256_set1_epi32(-32 * a.sums[j]);
+                    let mut hi = _mm256_set1_epi32(-32 * a.sums[j + 1]);
+                    for g in 0..4 {
+                        lo = dot::<VNNI>(lo, v[g], bcast(ap.add(4 * g)));
+                        hi = dot::<VNNI>(hi, v[4 + g], bcast(ap.add(16 + 4 * g)));
+                    }
+                    _mm256_add_epi32(_mm256_mullo_epi32(lo, sc_lo), _mm256_mullo_epi32(hi, sc_hi))
+                } else {
+                    // Two 6-bit products fit i16 (2·2·63·127 = 32004): vectors g and g + 1
+                    // of one 16-element half are added before widening.
+                    let two = |g: usize, sc16: __m256i| {
+                        let p = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(v[g], bcast(ap.add(4 * g))),
+                            _mm256_maddubs_epi16(v[g + 1], bcast(ap.add(4 * g + 4))),
+                        );
+                        _mm256_madd_epi16(p, sc16)
+                    };
+                    let lo = _mm256_add_epi32(two(0, sl16), two(2, sl16));
+                    let hi = _mm256_add_epi32(two(4, sh16), two(6, sh16));
+                    let sp = _mm256_set1_epi32(low16(a.sums[j]) | (a.sums[j + 1] << 16));
+                    let off = _mm256_slli_epi32::<5>(_mm256_madd_epi16(scp, sp));
+                    _mm256_sub_epi32(_mm256_add_epi32(lo, hi), off)
+                };
                 isum[t] = _mm256_add_epi32(isum[t], s);
             }
         }
