@@ -5,6 +5,7 @@
 //! swap weights and drop layers.
 
 mod api;
+mod batch;
 pub mod chat;
 pub mod config;
 mod error;
@@ -15,6 +16,7 @@ mod local;
 pub mod model;
 mod remote;
 pub mod sampler;
+mod sched;
 pub mod testing;
 pub mod tokenizer;
 pub mod weights;
@@ -26,6 +28,7 @@ pub use inspect::{inspect, ModelInfo};
 pub use local::{auto_batch, proc_kb_field, resolve, LoadOptions, LocalEngine, ModelPath};
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
 pub use remote::RemoteEngine;
+pub use sched::{Event, Scheduler, Sink};
 pub use tokenizer::Tokenizer;
 
 /// Sizes the global thread pool used by every parallel kernel. Call once, before any work;

@@ -4,18 +4,16 @@
 //! sequences decode, and a finished sequence leaves at once, making room for the next.
 
 use crate::api::*;
+use crate::batch::Batch;
 use crate::chat::ChatTemplate;
 use crate::config::Config;
 use crate::gguf::Gguf;
-use crate::model::{KvCache, Model, Segment};
-use crate::sampler::Sampler;
-use crate::tokenizer::{read_json, Detokenizer, Tokenizer};
+use crate::model::Model;
+use crate::tokenizer::{read_json, Tokenizer};
 use crate::weights::Source;
 use crate::{Error, Result};
 use candle_core::Device;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -243,308 +241,74 @@ impl LocalEngine {
         mut on_text: Option<&mut OnText<'_>>,
         on_done: &mut dyn FnMut(usize, Result<Generation>),
     ) -> Result<()> {
-        let t0 = Instant::now();
-        let max_batch = self.batch_for(reqs);
-        let chunk = self.opts.prefill_chunk.max(1);
-        let ctx = self.model.cfg.context_length;
-        let stop_hold = |r: &GenRequest| {
-            r.params
-                .stop
-                .iter()
-                .map(|s| s.len())
-                .max()
-                .unwrap_or(1)
-                .max(1)
-                - 1
-        };
-        let mut queue: VecDeque<usize> = (0..reqs.len()).collect();
-        let mut prefilling: Vec<Prefill> = Vec::new();
-        let mut active: Vec<Seq> = Vec::new();
-        let mut state: Vec<ReqState> = reqs
-            .iter()
-            .map(|r| ReqState {
-                samples: vec![None; r.n],
-                left: r.n,
-                timing: Timing::default(),
-                admitted: None,
-                first_token: None,
-            })
-            .collect();
-        loop {
-            // Admit requests while their samples fit in the batch.
-            while let Some(&ri) = queue.front() {
-                let r = &reqs[ri];
-                let used: usize =
-                    active.len() + prefilling.iter().map(|p| reqs[p.req].n).sum::<usize>();
-                if used > 0 && used + r.n > max_batch {
-                    break;
-                }
-                queue.pop_front();
-                let now = Instant::now();
-                state[ri].admitted = Some(now);
-                state[ri].timing.queue_s = (now - t0).as_secs_f64();
-                if r.n == 0 {
-                    on_done(
-                        ri,
-                        Ok(Generation {
-                            samples: vec![],
-                            timing: state[ri].timing.clone(),
-                        }),
-                    );
-                    continue;
-                }
-                match self.tokenizer.encode(&r.prompt) {
-                    Ok(ids) if ids.is_empty() => {
-                        on_done(ri, Err(Error::Request("empty prompt".into())));
-                    }
-                    Ok(ids) if ids.len() >= ctx => {
-                        on_done(
-                            ri,
-                            Err(Error::PromptTooLong {
-                                prompt: ids.len(),
-                                context: ctx,
-                            }),
-                        );
-                    }
-                    Ok(ids) => {
-                        state[ri].timing.prompt_tokens = ids.len();
-                        prefilling.push(Prefill {
-                            req: ri,
-                            ids,
-                            done: 0,
-                            cache: self.model.new_cache(),
-                        });
-                    }
-                    Err(e) => on_done(ri, Err(e)),
-                }
-            }
-            if active.is_empty() && prefilling.is_empty() {
-                if queue.is_empty() {
-                    return Ok(());
-                }
-                continue;
-            }
-            // One forward pass: a token for every decoding sequence, a chunk of every prompt.
-            let logits = {
-                let mut segs: Vec<Segment<'_>> =
-                    Vec::with_capacity(active.len() + prefilling.len());
-                for s in active.iter_mut() {
-                    segs.push(Segment {
-                        tokens: std::slice::from_ref(&s.next),
-                        cache: &mut s.cache,
-                        all_logits: false,
-                    });
-                }
-                for p in prefilling.iter_mut() {
-                    let end = (p.done + chunk).min(p.ids.len());
-                    segs.push(Segment {
-                        tokens: &p.ids[p.done..end],
-                        cache: &mut p.cache,
-                        all_logits: false,
-                    });
-                }
-                self.model.forward(&mut segs, None)?
-            };
-            let logits: Vec<Vec<f32>> = logits.to_vec2::<f32>()?;
-            let now = Instant::now();
-            let n_active = active.len();
-            // Decoding sequences: sample, detokenize, check stops.
-            for (s, row) in active.iter_mut().zip(&logits[..n_active]) {
-                let tok = s.sampler.sample(row);
-                s.accept(
-                    tok,
-                    &self.tokenizer,
-                    &reqs[s.req],
-                    ctx,
-                    stop_hold(&reqs[s.req]),
-                    on_text.as_deref_mut(),
-                )?;
-            }
-            // Prompts whose prefill completed: first token of each sample.
-            let mut still = Vec::with_capacity(prefilling.len());
-            for (p, row) in prefilling.into_iter().zip(&logits[n_active..]) {
-                let mut p = p;
-                p.done = (p.done + chunk).min(p.ids.len());
-                if p.done < p.ids.len() {
-                    still.push(p);
-                    continue;
-                }
-                let r = &reqs[p.req];
-                let st = &mut state[p.req];
-                let adm = st.admitted.unwrap_or(now);
-                st.timing.prefill_s = (now - adm).as_secs_f64();
-                st.first_token = Some(now);
-                st.timing.ttft_s = (now - adm).as_secs_f64();
-                for i in 0..r.n {
-                    let cache = if i + 1 == r.n {
-                        std::mem::replace(&mut p.cache, KvCache::new(0))
-                    } else {
-                        p.cache.clone()
-                    };
-                    let mut seq = Seq {
-                        req: p.req,
-                        sample: i,
-                        cache,
-                        next: 0,
-                        ids: Vec::new(),
-                        sampler: Sampler::new(&r.params, r.params.seed.wrapping_add(i as u64)),
-                        detok: Detokenizer::default(),
-                        text: String::new(),
-                        streamed: 0,
-                        finish: None,
-                    };
-                    let tok = seq.sampler.sample(row);
-                    seq.accept(
-                        tok,
-                        &self.tokenizer,
-                        r,
-                        ctx,
-                        stop_hold(r),
-                        on_text.as_deref_mut(),
-                    )?;
-                    active.push(seq);
-                }
-            }
-            prefilling = still;
-            // Retire finished sequences; report requests whose samples are all done.
-            let mut i = 0;
-            while i < active.len() {
-                if active[i].finish.is_none() {
-                    i += 1;
-                    continue;
-                }
-                let s = active.swap_remove(i);
-                let st = &mut state[s.req];
-                st.timing.generated_tokens += s.ids.len();
-                st.samples[s.sample] = Some(Sample {
-                    text: s.text,
-                    tokens: s.ids.len(),
-                    finish: s.finish.unwrap_or(FinishReason::Length),
-                });
-                st.left -= 1;
-                if st.left == 0 {
-                    let end = Instant::now();
-                    let adm = st.admitted.unwrap_or(t0);
-                    st.timing.decode_s = (end - st.first_token.unwrap_or(end)).as_secs_f64();
-                    st.timing.total_s = (end - adm).as_secs_f64();
-                    let samples = st
-                        .samples
-                        .iter_mut()
-                        .map(|x| x.take().expect("every sample finished"))
-                        .collect();
-                    on_done(
-                        s.req,
-                        Ok(Generation {
-                            samples,
-                            timing: st.timing.clone(),
-                        }),
-                    );
-                }
-            }
+        let mut batch = Batch::new(
+            self.batch_for(reqs),
+            self.opts.prefill_chunk,
+            self.model.cfg.context_length,
+        );
+        for r in reqs {
+            batch.push(r.clone());
         }
-    }
-}
-
-struct ReqState {
-    samples: Vec<Option<Sample>>,
-    left: usize,
-    timing: Timing,
-    admitted: Option<Instant>,
-    first_token: Option<Instant>,
-}
-
-struct Prefill {
-    req: usize,
-    ids: Vec<u32>,
-    done: usize,
-    cache: KvCache,
-}
-
-struct Seq {
-    req: usize,
-    sample: usize,
-    cache: KvCache,
-    /// The token to feed at the next step.
-    next: u32,
-    ids: Vec<u32>,
-    sampler: Sampler,
-    detok: Detokenizer,
-    text: String,
-    streamed: usize,
-    finish: Option<FinishReason>,
-}
-
-impl Seq {
-    /// Takes a sampled token: records it, extends the text, and decides whether to stop.
-    fn accept(
-        &mut self,
-        tok: u32,
-        tk: &Tokenizer,
-        r: &GenRequest,
-        ctx: usize,
-        hold: usize,
-        on_text: Option<&mut OnText<'_>>,
-    ) -> Result<()> {
-        if tk.is_eos(tok) && !r.params.ignore_eos {
-            self.finish = Some(FinishReason::Eos);
-        } else {
-            self.ids.push(tok);
-            self.next = tok;
-            let piece = self.detok.step(tk, &self.ids)?;
-            if !piece.is_empty() {
-                let from = self.text.len().saturating_sub(hold + piece.len());
-                self.text.push_str(&piece);
-                if let Some(cut) = find_stop(&self.text, from, &r.params.stop) {
-                    self.text.truncate(cut);
-                    self.finish = Some(FinishReason::Stop);
-                }
-            }
-            if self.finish.is_none() {
-                if self.ids.len() >= r.params.max_new_tokens {
-                    self.finish = Some(FinishReason::Length);
-                } else if self.cache.len() + 1 >= ctx {
-                    self.finish = Some(FinishReason::Context);
-                }
-            }
-        }
-        if self.finish.is_some() && self.finish != Some(FinishReason::Stop) {
-            // Bytes still held by the detokenizer (an incomplete character at the very end).
-            let full = tk.decode(&self.ids)?;
-            if full.len() > self.text.len() && full.starts_with(&self.text) {
-                self.text = full;
-            }
-        }
-        // Stream what can no longer turn out to be the start of a stop string.
-        let safe = if self.finish.is_some() {
-            self.text.len()
-        } else {
-            floor_boundary(&self.text, self.text.len().saturating_sub(hold))
-        };
-        if safe > self.streamed {
-            if let Some(cb) = on_text {
-                cb(self.req, self.sample, &self.text[self.streamed..safe]);
-            }
-            self.streamed = safe;
+        while !batch.is_idle() {
+            batch.step(
+                &self.model,
+                &self.tokenizer,
+                on_text.as_deref_mut(),
+                on_done,
+            )?;
         }
         Ok(())
     }
 }
 
-fn floor_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
+pub(crate) fn render_chat(
+    template: Option<&ChatTemplate>,
+    spec: &str,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+) -> Result<String> {
+    match template {
+        Some(t) => t.render(messages, add_generation_prompt),
+        None => Err(Error::Template(format!(
+            "{spec} has no chat template (a base model?): use a plain completion prompt"
+        ))),
     }
-    i
 }
 
-/// Byte offset of the earliest stop string starting at or after `from`.
-fn find_stop(text: &str, from: usize, stops: &[String]) -> Option<usize> {
-    let from = floor_boundary(text, from);
-    stops
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
-        .min()
+/// What a [`Scheduler`](crate::Scheduler) takes over from an engine.
+pub(crate) struct Parts {
+    pub(crate) model: Model,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) template: Option<ChatTemplate>,
+    pub(crate) spec: String,
+    pub(crate) info: EngineInfo,
+    pub(crate) max_batch: usize,
+    pub(crate) prefill_chunk: usize,
+}
+
+impl LocalEngine {
+    /// Splits the engine for a long-lived batch whose requests may ask for up to
+    /// `max_new_tokens` tokens each (it sizes the batch when the options do not).
+    pub(crate) fn into_parts(self, max_new_tokens: usize) -> Parts {
+        let probe = GenRequest::new(
+            "",
+            GenParams {
+                max_new_tokens,
+                ..GenParams::default()
+            },
+        );
+        let max_batch = self.batch_for(std::slice::from_ref(&probe));
+        let info = self.info();
+        Parts {
+            max_batch,
+            prefill_chunk: self.opts.prefill_chunk,
+            info,
+            model: self.model,
+            tokenizer: self.tokenizer,
+            template: self.template,
+            spec: self.spec,
+        }
+    }
 }
 
 impl Engine for LocalEngine {
@@ -567,13 +331,12 @@ impl Engine for LocalEngine {
     }
 
     fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
-        match &self.template {
-            Some(t) => t.render(messages, add_generation_prompt),
-            None => Err(Error::Template(format!(
-                "{} has no chat template (a base model?): use a plain completion prompt",
-                self.spec
-            ))),
-        }
+        render_chat(
+            self.template.as_ref(),
+            &self.spec,
+            messages,
+            add_generation_prompt,
+        )
     }
 
     fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {

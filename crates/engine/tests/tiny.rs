@@ -431,3 +431,83 @@ fn bad_model_files_give_one_clear_error() {
         "{m}"
     );
 }
+
+#[test]
+fn one_scheduler_serves_many_clients_as_the_engine_would() {
+    fn shared<T: Send + Sync>(_: &T) {}
+    let prompts = [
+        "x",
+        "def f(x):",
+        "return 1",
+        "class A:",
+        "import os",
+        "a = [",
+        "for i in",
+        "#",
+    ];
+    let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q8_0);
+    let want: Vec<String> = prompts
+        .iter()
+        .map(|p| {
+            e.generate(&GenRequest::new(*p, greedy(10)), &mut |_, _, _| {})
+                .unwrap()
+                .samples[0]
+                .text
+                .clone()
+        })
+        .collect();
+    e.opts.max_batch = Some(3);
+    let sched = std::sync::Arc::new(tradeoff_engine::Scheduler::spawn(e, 10).unwrap());
+    shared(&*sched);
+    // Eight clients at once, each streaming: they share one batch of three.
+    let got: Vec<(String, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = prompts
+            .iter()
+            .map(|p| {
+                let sched = sched.clone();
+                s.spawn(move || {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let req = GenRequest::new(*p, greedy(10));
+                    sched
+                        .submit(req, Box::new(move |ev| tx.send(ev).is_ok()))
+                        .unwrap();
+                    let mut streamed = String::new();
+                    for ev in rx {
+                        match ev {
+                            tradeoff_engine::Event::Text { text, .. } => streamed.push_str(&text),
+                            tradeoff_engine::Event::Done(g) => {
+                                return (streamed, g.unwrap().samples[0].text.clone())
+                            }
+                        }
+                    }
+                    panic!("no result");
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for ((streamed, text), w) in got.iter().zip(&want) {
+        assert_eq!(text, w, "a shared batch must not change greedy output");
+        assert_eq!(streamed, text, "streamed text equals the result");
+    }
+    // A client that leaves cancels its request; the batch goes on serving others.
+    let (tx, rx) = std::sync::mpsc::channel();
+    sched
+        .submit(
+            GenRequest::new("def", greedy(10_000)),
+            Box::new(move |ev| {
+                let _ = tx.send(());
+                !matches!(ev, tradeoff_engine::Event::Text { .. })
+            }),
+        )
+        .unwrap();
+    rx.recv().unwrap();
+    // The blocking facade over the same batch.
+    let mut handle = std::sync::Arc::try_unwrap(sched)
+        .ok()
+        .expect("one handle left");
+    let g = handle
+        .generate(&GenRequest::new(prompts[1], greedy(10)), &mut |_, _, _| {})
+        .unwrap();
+    assert_eq!(g.samples[0].text, want[1]);
+}

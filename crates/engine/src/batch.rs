@@ -1,0 +1,399 @@
+//! One continuous batch. Requests join at any time and leave as they finish: each [`Batch::step`]
+//! admits what fits, then runs one forward pass over the weights for every active sequence (a
+//! token for each decoding sequence, a chunk of each new prompt) and retires what finished.
+//! [`LocalEngine`](crate::LocalEngine) drives one over a fixed set of requests; the
+//! [`Scheduler`](crate::Scheduler) drives one over requests from many clients.
+
+use crate::api::*;
+use crate::model::{KvCache, Model, Segment};
+use crate::sampler::Sampler;
+use crate::tokenizer::{Detokenizer, Tokenizer};
+use crate::{Error, Result};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+pub(crate) struct Batch {
+    max_batch: usize,
+    chunk: usize,
+    ctx: usize,
+    next_id: usize,
+    queue: VecDeque<usize>,
+    reqs: HashMap<usize, Req>,
+    prefilling: Vec<Prefill>,
+    active: Vec<Seq>,
+}
+
+struct Req {
+    req: GenRequest,
+    samples: Vec<Option<Sample>>,
+    left: usize,
+    timing: Timing,
+    submitted: Instant,
+    admitted: Option<Instant>,
+    first_token: Option<Instant>,
+}
+
+impl Batch {
+    /// At most `max_batch` sequences at once, prompts prefilled `chunk` tokens per step, a
+    /// context of `ctx` tokens.
+    pub(crate) fn new(max_batch: usize, chunk: usize, ctx: usize) -> Self {
+        Self {
+            max_batch: max_batch.max(1),
+            chunk: chunk.max(1),
+            ctx,
+            next_id: 0,
+            queue: VecDeque::new(),
+            reqs: HashMap::new(),
+            prefilling: Vec::new(),
+            active: Vec::new(),
+        }
+    }
+
+    /// Queues a request; ids count from 0 in submission order.
+    pub(crate) fn push(&mut self, req: GenRequest) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        let n = req.n;
+        self.reqs.insert(
+            id,
+            Req {
+                req,
+                samples: vec![None; n],
+                left: n,
+                timing: Timing::default(),
+                submitted: Instant::now(),
+                admitted: None,
+                first_token: None,
+            },
+        );
+        self.queue.push_back(id);
+        id
+    }
+
+    /// Nothing queued or running.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
+    /// Drops a request wherever it is (its client left): its sequences stop at once.
+    pub(crate) fn cancel(&mut self, id: usize) {
+        self.reqs.remove(&id);
+        self.queue.retain(|&q| q != id);
+        self.prefilling.retain(|p| p.req != id);
+        self.active.retain(|s| s.req != id);
+    }
+
+    /// Empties the batch, returning the ids of the requests it held (to fail them after a
+    /// forward pass error).
+    pub(crate) fn drain(&mut self) -> Vec<usize> {
+        self.queue.clear();
+        self.prefilling.clear();
+        self.active.clear();
+        let mut ids: Vec<usize> = self.reqs.drain().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Admits queued requests while their samples fit, runs one forward pass and retires
+    /// finished sequences, calling `on_done` for each request whose samples are all done.
+    pub(crate) fn step(
+        &mut self,
+        model: &Model,
+        tk: &Tokenizer,
+        mut on_text: Option<&mut OnText<'_>>,
+        on_done: &mut dyn FnMut(usize, Result<Generation>),
+    ) -> Result<()> {
+        self.admit(model, tk, on_done);
+        if self.active.is_empty() && self.prefilling.is_empty() {
+            return Ok(());
+        }
+        let logits = self.forward(model)?;
+        let now = Instant::now();
+        let n_active = self.active.len();
+        // Decoding sequences: sample, detokenize, check stops.
+        for (s, row) in self.active.iter_mut().zip(&logits[..n_active]) {
+            let r = &self.reqs[&s.req].req;
+            let tok = s.sampler.sample(row);
+            s.accept(tok, tk, r, self.ctx, stop_hold(r), on_text.as_deref_mut())?;
+        }
+        // Prompts whose prefill completed: first token of each sample.
+        let mut still = Vec::with_capacity(self.prefilling.len());
+        for (mut p, row) in std::mem::take(&mut self.prefilling)
+            .into_iter()
+            .zip(&logits[n_active..])
+        {
+            p.done = (p.done + self.chunk).min(p.ids.len());
+            if p.done < p.ids.len() {
+                still.push(p);
+                continue;
+            }
+            let st = self
+                .reqs
+                .get_mut(&p.req)
+                .expect("prefilling requests are known");
+            let adm = st.admitted.unwrap_or(now);
+            st.timing.prefill_s = (now - adm).as_secs_f64();
+            st.timing.ttft_s = (now - adm).as_secs_f64();
+            st.first_token = Some(now);
+            let r = &st.req;
+            for i in 0..r.n {
+                let cache = if i + 1 == r.n {
+                    std::mem::replace(&mut p.cache, KvCache::new(0))
+                } else {
+                    p.cache.clone()
+                };
+                let mut seq = Seq {
+                    req: p.req,
+                    sample: i,
+                    cache,
+                    next: 0,
+                    ids: Vec::new(),
+                    sampler: Sampler::new(&r.params, r.params.seed.wrapping_add(i as u64)),
+                    detok: Detokenizer::default(),
+                    text: String::new(),
+                    streamed: 0,
+                    finish: None,
+                };
+                let tok = seq.sampler.sample(row);
+                seq.accept(tok, tk, r, self.ctx, stop_hold(r), on_text.as_deref_mut())?;
+                self.active.push(seq);
+            }
+        }
+        self.prefilling = still;
+        self.retire(on_done);
+        Ok(())
+    }
+
+    fn admit(
+        &mut self,
+        model: &Model,
+        tk: &Tokenizer,
+        on_done: &mut dyn FnMut(usize, Result<Generation>),
+    ) {
+        while let Some(&id) = self.queue.front() {
+            let n = self.reqs[&id].req.n;
+            let used: usize = self.active.len()
+                + self
+                    .prefilling
+                    .iter()
+                    .map(|p| self.reqs[&p.req].req.n)
+                    .sum::<usize>();
+            if used > 0 && used + n > self.max_batch {
+                break;
+            }
+            self.queue.pop_front();
+            let st = self.reqs.get_mut(&id).expect("queued requests are known");
+            let now = Instant::now();
+            st.admitted = Some(now);
+            st.timing.queue_s = (now - st.submitted).as_secs_f64();
+            let ids = match tk.encode(&st.req.prompt) {
+                _ if n == 0 => {
+                    let timing = st.timing.clone();
+                    self.reqs.remove(&id);
+                    on_done(
+                        id,
+                        Ok(Generation {
+                            samples: vec![],
+                            timing,
+                        }),
+                    );
+                    continue;
+                }
+                Ok(ids) if ids.is_empty() => Err(Error::Request("empty prompt".into())),
+                Ok(ids) if ids.len() >= self.ctx => Err(Error::PromptTooLong {
+                    prompt: ids.len(),
+                    context: self.ctx,
+                }),
+                other => other,
+            };
+            match ids {
+                Ok(ids) => {
+                    st.timing.prompt_tokens = ids.len();
+                    self.prefilling.push(Prefill {
+                        req: id,
+                        ids,
+                        done: 0,
+                        cache: model.new_cache(),
+                    });
+                }
+                Err(e) => {
+                    self.reqs.remove(&id);
+                    on_done(id, Err(e));
+                }
+            }
+        }
+    }
+
+    /// One forward pass: a token for every decoding sequence, a chunk of every prompt; the
+    /// last position's logits of each, in that order.
+    fn forward(&mut self, model: &Model) -> Result<Vec<Vec<f32>>> {
+        let chunk = self.chunk;
+        let mut segs: Vec<Segment<'_>> =
+            Vec::with_capacity(self.active.len() + self.prefilling.len());
+        for s in self.active.iter_mut() {
+            segs.push(Segment {
+                tokens: std::slice::from_ref(&s.next),
+                cache: &mut s.cache,
+                all_logits: false,
+            });
+        }
+        for p in self.prefilling.iter_mut() {
+            let end = (p.done + chunk).min(p.ids.len());
+            segs.push(Segment {
+                tokens: &p.ids[p.done..end],
+                cache: &mut p.cache,
+                all_logits: false,
+            });
+        }
+        Ok(model.forward(&mut segs, None)?.to_vec2::<f32>()?)
+    }
+
+    /// Removes finished sequences; reports requests whose samples are all done.
+    fn retire(&mut self, on_done: &mut dyn FnMut(usize, Result<Generation>)) {
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.active[i].finish.is_none() {
+                i += 1;
+                continue;
+            }
+            let s = self.active.swap_remove(i);
+            let st = self
+                .reqs
+                .get_mut(&s.req)
+                .expect("active requests are known");
+            st.timing.generated_tokens += s.ids.len();
+            st.samples[s.sample] = Some(Sample {
+                text: s.text,
+                tokens: s.ids.len(),
+                finish: s.finish.unwrap_or(FinishReason::Length),
+            });
+            st.left -= 1;
+            if st.left > 0 {
+                continue;
+            }
+            let mut st = self.reqs.remove(&s.req).expect("present above");
+            let end = Instant::now();
+            let adm = st.admitted.unwrap_or(st.submitted);
+            st.timing.decode_s = (end - st.first_token.unwrap_or(end)).as_secs_f64();
+            st.timing.total_s = (end - adm).as_secs_f64();
+            let samples = st
+                .samples
+                .into_iter()
+                .map(|x| x.expect("every sample finished"))
+                .collect();
+            on_done(
+                s.req,
+                Ok(Generation {
+                    samples,
+                    timing: st.timing,
+                }),
+            );
+        }
+    }
+}
+
+/// Bytes of text held back from streaming: a stop string may still be completing.
+fn stop_hold(r: &GenRequest) -> usize {
+    r.params
+        .stop
+        .iter()
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(1)
+        .max(1)
+        - 1
+}
+
+struct Prefill {
+    req: usize,
+    ids: Vec<u32>,
+    done: usize,
+    cache: KvCache,
+}
+
+struct Seq {
+    req: usize,
+    sample: usize,
+    cache: KvCache,
+    /// The token to feed at the next step.
+    next: u32,
+    ids: Vec<u32>,
+    sampler: Sampler,
+    detok: Detokenizer,
+    text: String,
+    streamed: usize,
+    finish: Option<FinishReason>,
+}
+
+impl Seq {
+    /// Takes a sampled token: records it, extends the text, and decides whether to stop.
+    fn accept(
+        &mut self,
+        tok: u32,
+        tk: &Tokenizer,
+        r: &GenRequest,
+        ctx: usize,
+        hold: usize,
+        on_text: Option<&mut OnText<'_>>,
+    ) -> Result<()> {
+        if tk.is_eos(tok) && !r.params.ignore_eos {
+            self.finish = Some(FinishReason::Eos);
+        } else {
+            self.ids.push(tok);
+            self.next = tok;
+            let piece = self.detok.step(tk, &self.ids)?;
+            if !piece.is_empty() {
+                let from = self.text.len().saturating_sub(hold + piece.len());
+                self.text.push_str(&piece);
+                if let Some(cut) = find_stop(&self.text, from, &r.params.stop) {
+                    self.text.truncate(cut);
+                    self.finish = Some(FinishReason::Stop);
+                }
+            }
+            if self.finish.is_none() {
+                if self.ids.len() >= r.params.max_new_tokens {
+                    self.finish = Some(FinishReason::Length);
+                } else if self.cache.len() + 1 >= ctx {
+                    self.finish = Some(FinishReason::Context);
+                }
+            }
+        }
+        if self.finish.is_some() && self.finish != Some(FinishReason::Stop) {
+            // Bytes still held by the detokenizer (an incomplete character at the very end).
+            let full = tk.decode(&self.ids)?;
+            if full.len() > self.text.len() && full.starts_with(&self.text) {
+                self.text = full;
+            }
+        }
+        // Stream what can no longer turn out to be the start of a stop string.
+        let safe = if self.finish.is_some() {
+            self.text.len()
+        } else {
+            floor_boundary(&self.text, self.text.len().saturating_sub(hold))
+        };
+        if safe > self.streamed {
+            if let Some(cb) = on_text {
+                cb(self.req, self.sample, &self.text[self.streamed..safe]);
+            }
+            self.streamed = safe;
+        }
+        Ok(())
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Byte offset of the earliest stop string starting at or after `from`.
+fn find_stop(text: &str, from: usize, stops: &[String]) -> Option<usize> {
+    let from = floor_boundary(text, from);
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
+        .min()
+}
