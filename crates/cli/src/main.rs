@@ -65,6 +65,9 @@ enum Cmd {
     /// Route queries between variants: judge routing policies held out on a run's outcomes.
     #[command(subcommand)]
     Route(cmd::route::RouteCmd),
+    /// Serve variants behind one OpenAI-compatible endpoint that routes each request
+    /// (manual override, fallback to the next variant, a log of every decision).
+    Serve(cmd::serve::ServeArgs),
     /// Export a run to another tool.
     #[command(subcommand)]
     Export(cmd::export::ExportCmd),
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Cmd::Report(a) => cmd::report::run(&a),
         Cmd::Export(c) => cmd::export::run(c),
         Cmd::Route(c) => cmd::route::run(c, cli.threads),
+        Cmd::Serve(a) => cmd::serve::run(a, cli.batch),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

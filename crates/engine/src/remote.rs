@@ -196,7 +196,8 @@ impl RemoteEngine {
         Ok(out)
     }
 
-    fn run_one(&self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
+    /// [`Engine::generate`] through a shared reference: one engine serves many threads.
+    pub fn request(&self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
         let t0 = Instant::now();
         let mut samples = Vec::with_capacity(req.n);
         let mut timing = Timing::default();
@@ -262,7 +263,7 @@ impl Engine for RemoteEngine {
     }
 
     fn generate(&mut self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
-        self.run_one(req, on_text)
+        self.request(req, on_text)
     }
 
     fn generate_many(
@@ -286,7 +287,7 @@ impl Engine for RemoteEngine {
                     };
                     let Some(r) = reqs.get(i) else { break };
                     let t = Instant::now();
-                    let g = this.run_one(r, &mut |_, _, _| {}).map(|mut g| {
+                    let g = this.request(r, &mut |_, _, _| {}).map(|mut g| {
                         g.timing.total_s = t.elapsed().as_secs_f64();
                         g
                     });

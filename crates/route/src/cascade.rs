@@ -78,7 +78,7 @@ fn expected_after(rest: &str) -> Option<String> {
 fn entry_point(text: &str) -> Option<&str> {
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("def "))
-        .last()
+        .next_back()
         .and_then(|r| r.split('(').next())
         .map(str::trim)
         .filter(|n| !n.is_empty())

@@ -10,7 +10,7 @@ const HE: usize = 120;
 const MBPP: usize = 80;
 
 fn hard(i: usize) -> bool {
-    i % 3 == 0
+    i.is_multiple_of(3)
 }
 
 /// Hard problems say so in words ("recursion", "nested") and are long; the small tier fails

@@ -7,6 +7,7 @@ pub mod models;
 pub mod report;
 pub mod route;
 pub mod runs;
+pub mod serve;
 pub mod sweep;
 
 /// A bar for long loops, on stderr, hidden when it is not a terminal.

@@ -161,7 +161,7 @@ fn default_policies(embedder: bool) -> Vec<String> {
     p
 }
 
-fn embedder(needed: bool) -> Result<Option<Arc<tradeoff_route::Embedder>>> {
+pub(crate) fn embedder(needed: bool) -> Result<Option<Arc<tradeoff_route::Embedder>>> {
     let asset = tradeoff_assets::find(tradeoff_assets::Kind::Model, "all-minilm-l6-v2")?;
     let root = tradeoff_assets::cache_dir();
     if !needed && !asset.is_pulled(&root) {
@@ -171,10 +171,9 @@ fn embedder(needed: bool) -> Result<Option<Arc<tradeoff_route::Embedder>>> {
     Ok(Some(Arc::new(tradeoff_route::Embedder::load(&dir)?)))
 }
 
-fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
-    let mut store = a.store.open()?;
-    let benches = load_benches(&a.bench, a.data.clone())?;
-    let texts: BTreeMap<String, BenchTexts> = benches
+/// The queries each benchmark showed, keyed by task id, for `Study::from_store`.
+fn bench_texts(benches: &BTreeMap<String, Box<dyn Benchmark>>) -> BTreeMap<String, BenchTexts> {
+    benches
         .iter()
         .map(|(n, b)| {
             let by_task = (0..b.len())
@@ -193,8 +192,28 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
                 },
             )
         })
-        .collect();
-    let mut study = Study::from_store(&store, &a.run, &a.bench, &a.tiers, &texts)?;
+        .collect()
+}
+
+/// Benchmarks by name.
+type Benches = BTreeMap<String, Box<dyn Benchmark>>;
+
+/// A routing study of `run`'s `tiers` on `bench`, query texts from the benchmarks' data.
+pub(crate) fn load_study(
+    store: &tradeoff_store::Store,
+    run: &str,
+    bench: &[String],
+    tiers: &[String],
+    data: Option<PathBuf>,
+) -> Result<(Study, Benches)> {
+    let benches = load_benches(bench, data)?;
+    let study = Study::from_store(store, run, bench, tiers, &bench_texts(&benches))?;
+    Ok((study, benches))
+}
+
+fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
+    let mut store = a.store.open()?;
+    let (mut study, benches) = load_study(&store, &a.run, &a.bench, &a.tiers, a.data.clone())?;
     let wants_embed = a
         .policies
         .iter()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tradeoff_store::{format_unix, ExportOptions, Store};
 
 /// Where the run store is.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct StoreArg {
     /// Run store (SQLite file) [default: $TRADEOFF_HOME/runs.sqlite, i.e.
     /// ~/.cache/tradeoff/runs.sqlite].

@@ -122,7 +122,7 @@ impl Router for Routed {
             Score::Tier(_) => f64::NAN,
         };
         let cmp = match &s {
-            Score::Difficulty(d) if *d <= self.threshold => "≤",
+            Score::Difficulty(d) if *d <= self.threshold => "<=",
             Score::Difficulty(_) => ">",
             _ => "vs",
         };

@@ -1,0 +1,104 @@
+//! `tradeoff serve` as a user runs it: tiers from files, a request over HTTP, SIGTERM drains
+//! and exits 0; mistakes are one line and a non-zero exit.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
+use tradeoff_engine::Arch;
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tradeoff"))
+}
+
+#[test]
+fn serves_routes_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
+    let log = dir.path().join("routing.jsonl");
+    let m = model.display().to_string();
+    let mut child = Command::new(exe())
+        .args(["serve", "--bind", "127.0.0.1:0", "--policy", "complexity"])
+        .args(["--tier", &format!("a={m}"), "--tier", &format!("b={m}")])
+        .arg("--log")
+        .arg(&log)
+        .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut url = None;
+    let mut seen = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("on http://").nth(1) {
+            url = Some(format!(
+                "http://{}",
+                rest.split_whitespace().next().unwrap()
+            ));
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no serving line in {seen}"));
+    assert!(seen.contains("auto = complexity at 3"), "{seen}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("{url}/completions"))
+        .send_json(serde_json::json!({"prompt": "def f(x):", "max_tokens": 4}))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["x-tradeoff-variant"], "a");
+    let body: serde_json::Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(body["model"], "a");
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(status.success(), "exit {status:?}: {rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains("\"policy\":\"complexity@3\""), "{lines}");
+}
+
+#[test]
+fn serve_mistakes_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
+    let m = format!("a={}", model.display());
+    let cases: [(&[&str], &str); 4] = [
+        (&["serve"], "nothing to serve"),
+        (&["serve", "--tier", "qwen"], "expected NAME=MODEL"),
+        (
+            &["serve", "--tier", &m, "--policy", "ngram-logreg"],
+            "learned ones need --train-run",
+        ),
+        (&["serve", "--tier", "a=/nonexistent.gguf"], "nonexistent"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(exe())
+            .args(args)
+            .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        let last = err.trim().lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error: ") && last.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("stack backtrace"), "{err}");
+    }
+}
