@@ -34,6 +34,8 @@ fn serve(args: &[&str], dir: &Path) -> (Child, String, BufReader<ChildStderr>) {
             return (child, url, err);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no serving line in {seen}");
 }
 
@@ -82,6 +84,25 @@ fn serves_routes_and_stops_cleanly_on_sigterm() {
     let lines = std::fs::read_to_string(&log).unwrap();
     assert_eq!(lines.lines().count(), 1, "{lines}");
     assert!(lines.contains("\"policy\":\"complexity@3\""), "{lines}");
+    // The log summarized and as CSV.
+    let csv = dir.path().join("decisions.csv");
+    let out = Command::new(exe())
+        .args(["route", "log"])
+        .arg(&log)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1 requests") && text.contains("complexity@3"),
+        "{text}"
+    );
+    assert!(text.contains("routing decision p50"), "{text}");
+    let table = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.starts_with("time,id,endpoint"), "{table}");
 }
 
 #[test]

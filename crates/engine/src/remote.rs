@@ -1,6 +1,7 @@
 //! An engine behind any OpenAI-compatible server (vLLM, llama-server, TGI): for models that
-//! need more than this machine. Requests go to `/v1/completions` with the rendered prompt and
-//! are streamed (server-sent events) so time-to-first-token is measured, not guessed.
+//! need more than this machine. Requests go to `/v1/completions` with the rendered prompt (or,
+//! from `tradeoff serve`, chat messages to `/v1/chat/completions`) and are streamed
+//! (server-sent events) so time-to-first-token is measured, not guessed.
 
 use crate::api::*;
 use crate::chat::ChatTemplate;
@@ -104,14 +105,18 @@ impl RemoteEngine {
     /// One streamed completion: text, tokens seen, finish reason, time to first text.
     fn complete(
         &self,
-        prompt: &str,
+        input: Input<'_>,
         p: &GenParams,
         seed: u64,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Streamed> {
+        let (path, field, value) = match input {
+            Input::Prompt(t) => ("completions", "prompt", json!(t)),
+            Input::Chat(m) => ("chat/completions", "messages", json!(m)),
+        };
         let mut body = json!({
             "model": self.model,
-            "prompt": prompt,
+            field: value,
             "max_tokens": p.max_new_tokens,
             "temperature": p.temperature,
             "seed": seed,
@@ -131,7 +136,7 @@ impl RemoteEngine {
             // llama-server and vLLM both accept this extension.
             body["ignore_eos"] = json!(true);
         }
-        let mut req = self.agent.post(format!("{}/completions", self.base));
+        let mut req = self.agent.post(format!("{}/{path}", self.base));
         if let Some(k) = &self.api_key {
             req = req.header("Authorization", &format!("Bearer {k}"));
         }
@@ -142,7 +147,7 @@ impl RemoteEngine {
         if !resp.status().is_success() {
             let status = resp.status();
             let text = resp.body_mut().read_to_string().unwrap_or_default();
-            return Err(self.err(format!("POST /completions: HTTP {status}: {}", text.trim())));
+            return Err(self.err(format!("POST /{path}: HTTP {status}: {}", text.trim())));
         }
         let mut out = Streamed::default();
         let reader = BufReader::new(resp.body_mut().as_reader());
@@ -165,7 +170,10 @@ impl RemoteEngine {
             let Some(choice) = v["choices"].get(0) else {
                 continue;
             };
-            if let Some(t) = choice["text"].as_str().filter(|t| !t.is_empty()) {
+            let text = choice["text"]
+                .as_str()
+                .or(choice["delta"]["content"].as_str());
+            if let Some(t) = text.filter(|t| !t.is_empty()) {
                 if out.ttft_s.is_none() {
                     out.ttft_s = Some(t0.elapsed().as_secs_f64());
                 }
@@ -198,14 +206,36 @@ impl RemoteEngine {
 
     /// [`Engine::generate`] through a shared reference: one engine serves many threads.
     pub fn request(&self, req: &GenRequest, on_text: &mut OnText<'_>) -> Result<Generation> {
+        self.request_input(Input::Prompt(&req.prompt), &req.params, req.n, on_text)
+    }
+
+    /// A chat request forwarded as messages to the server's `/chat/completions`, so the server
+    /// applies its own chat template (vLLM and TGI do not publish theirs).
+    pub fn request_chat(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenParams,
+        n: usize,
+        on_text: &mut OnText<'_>,
+    ) -> Result<Generation> {
+        self.request_input(Input::Chat(messages), params, n, on_text)
+    }
+
+    fn request_input(
+        &self,
+        input: Input<'_>,
+        params: &GenParams,
+        n: usize,
+        on_text: &mut OnText<'_>,
+    ) -> Result<Generation> {
         let t0 = Instant::now();
-        let mut samples = Vec::with_capacity(req.n);
+        let mut samples = Vec::with_capacity(n);
         let mut timing = Timing::default();
-        for i in 0..req.n {
+        for i in 0..n {
             let s = self.complete(
-                &req.prompt,
-                &req.params,
-                req.params.seed.wrapping_add(i as u64),
+                input,
+                params,
+                params.seed.wrapping_add(i as u64),
                 &mut |t| on_text(0, i, t),
             )?;
             let tokens = s.usage_tokens.unwrap_or(s.chunks);
@@ -226,6 +256,13 @@ impl RemoteEngine {
         timing.total_s = t0.elapsed().as_secs_f64();
         Ok(Generation { samples, timing })
     }
+}
+
+/// What a request sends: a prompt to `/completions` or messages to `/chat/completions`.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Prompt(&'a str),
+    Chat(&'a [ChatMessage]),
 }
 
 #[derive(Default)]

@@ -5,8 +5,15 @@
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use tradeoff_engine::{
-    ChatMessage, Engine, EngineInfo, Event, GenRequest, RemoteEngine, Result, Scheduler,
+    ChatMessage, Engine, EngineInfo, Event, GenParams, GenRequest, RemoteEngine, Result, Scheduler,
 };
+
+/// What a client asked for, in either API.
+#[derive(Clone)]
+pub enum Input {
+    Prompt(String),
+    Chat(Vec<ChatMessage>),
+}
 
 pub trait Backend: Send + Sync {
     fn info(&self) -> EngineInfo;
@@ -14,7 +21,13 @@ pub trait Backend: Send + Sync {
     /// The prompt's length in this model's tokens, where the backend can count them.
     fn count_tokens(&self, text: &str) -> Option<usize>;
     /// Starts a request; its events arrive on `tx`. Dropping the receiver cancels it.
-    fn start(&self, req: GenRequest, tx: UnboundedSender<Event>) -> Result<()>;
+    fn start(
+        &self,
+        input: Input,
+        params: GenParams,
+        n: usize,
+        tx: UnboundedSender<Event>,
+    ) -> Result<()>;
 }
 
 impl Backend for Scheduler {
@@ -27,7 +40,18 @@ impl Backend for Scheduler {
     fn count_tokens(&self, text: &str) -> Option<usize> {
         Scheduler::count_tokens(self, text).ok()
     }
-    fn start(&self, req: GenRequest, tx: UnboundedSender<Event>) -> Result<()> {
+    fn start(
+        &self,
+        input: Input,
+        params: GenParams,
+        n: usize,
+        tx: UnboundedSender<Event>,
+    ) -> Result<()> {
+        let prompt = match input {
+            Input::Prompt(p) => p,
+            Input::Chat(m) => Backend::render_chat(self, &m)?,
+        };
+        let req = GenRequest { prompt, params, n };
         self.submit(req, Box::new(move |e| tx.send(e).is_ok()))
     }
 }
@@ -46,16 +70,34 @@ impl Backend for Remote {
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
     }
-    fn start(&self, req: GenRequest, tx: UnboundedSender<Event>) -> Result<()> {
+    fn start(
+        &self,
+        input: Input,
+        params: GenParams,
+        n: usize,
+        tx: UnboundedSender<Event>,
+    ) -> Result<()> {
         let engine = self.0.clone();
         tokio::task::spawn_blocking(move || {
             let text_tx = tx.clone();
-            let g = engine.request(&req, &mut |_, sample, t| {
+            let mut on_text = |_, sample, t: &str| {
                 let _ = text_tx.send(Event::Text {
                     sample,
                     text: t.to_string(),
                 });
-            });
+            };
+            // Chat goes to the server as messages: it applies its own template.
+            let g = match &input {
+                Input::Prompt(prompt) => {
+                    let req = GenRequest {
+                        prompt: prompt.clone(),
+                        params,
+                        n,
+                    };
+                    engine.request(&req, &mut on_text)
+                }
+                Input::Chat(m) => engine.request_chat(m, &params, n, &mut on_text),
+            };
             let _ = tx.send(Event::Done(g));
         });
         Ok(())

@@ -2,7 +2,7 @@
 
 use crate::log::{Attempt, LogEntry};
 use crate::openai::{finish_reason, ApiError, ChatRequest, Common, CompletionRequest, OneOrMany};
-use crate::{App, InFlight, RouteSpec};
+use crate::{App, InFlight, Input, RouteSpec};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tradeoff_engine::{ChatMessage, Event, GenParams, GenRequest, Generation};
+use tradeoff_engine::{ChatMessage, Event, GenParams, Generation};
 use tradeoff_route::Query;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -142,10 +142,18 @@ impl Ask {
         }
     }
 
+    /// The prompt as tier `tier`'s model would read it, for counting its tokens.
     fn prompt_for(&self, app: &App, tier: usize) -> tradeoff_engine::Result<String> {
         match self {
             Ask::Completion(p) => Ok(p.clone()),
             Ask::Chat(m) => app.opts.tiers[tier].backend.render_chat(m),
+        }
+    }
+
+    fn input(&self) -> Input {
+        match self {
+            Ask::Completion(p) => Input::Prompt(p.clone()),
+            Ask::Chat(m) => Input::Chat(m.clone()),
         }
     }
 }
@@ -197,6 +205,8 @@ struct Routing {
     query: Query,
     tokens_estimated: bool,
     t0: Instant,
+    /// Seconds the decision took.
+    route_s: f64,
 }
 
 async fn handle(app: Arc<App>, headers: HeaderMap, ask: Ask, common: Common) -> Response {
@@ -273,6 +283,7 @@ async fn route(app: &Arc<App>, ask: &Ask, spec: &RouteSpec) -> Result<Routing, A
         query,
         tokens_estimated,
         t0,
+        route_s: t0.elapsed().as_secs_f64(),
     })
 }
 
@@ -311,20 +322,8 @@ async fn attempt(
             ));
             continue;
         };
-        let prompt = match ask.prompt_for(app, t) {
-            Ok(p) => p,
-            Err(e) => {
-                pass(e.to_string());
-                continue;
-            }
-        };
         let (tx, mut rx) = unbounded_channel();
-        let req = GenRequest {
-            prompt,
-            params: params.clone(),
-            n,
-        };
-        if let Err(e) = tier.backend.start(req, tx) {
+        if let Err(e) = tier.backend.start(ask.input(), params.clone(), n, tx) {
             pass(e.to_string());
             continue;
         }
@@ -382,7 +381,7 @@ fn log_entry(app: &App, r: &Routing, endpoint: &'static str, end: Ending) -> Log
     LogEntry {
         time: now(),
         id: r.id.clone(),
-        endpoint,
+        endpoint: endpoint.to_string(),
         prompt_sha256: hex::encode(Sha256::digest(r.query.text.as_bytes())),
         prompt_chars: r.query.text.chars().count(),
         prompt_tokens: r.query.tokens,
@@ -396,13 +395,14 @@ fn log_entry(app: &App, r: &Routing, endpoint: &'static str, end: Ending) -> Log
         stream: end.stream,
         status: end.status,
         latency_s: r.t0.elapsed().as_secs_f64(),
+        route_ms: 1e3 * r.route_s,
         completion_tokens: end.completion_tokens,
     }
 }
 
 /// Finishes the books on a request: metrics and the routing log.
 fn record(app: &App, e: &LogEntry, g: Option<&Generation>) {
-    app.metrics.request(e.endpoint, e.status);
+    app.metrics.request(&e.endpoint, e.status);
     if let (Some(t), Some(g)) = (&e.answered, g) {
         app.metrics.answered(
             t,
@@ -615,6 +615,18 @@ async fn stream(app: Arc<App>, ask: Ask, params: GenParams, n: usize, r: Routing
                 break;
             }
             ev = rx.recv().await;
+            if ev.is_none() {
+                // The backend went away mid-answer: say so rather than end the stream silently.
+                let e = tradeoff_engine::Error::Stopped("the backend stopped mid-answer".into());
+                let body = ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    e.to_string(),
+                );
+                let _ = out.send(Ok(Sse::default().data(body.body().to_string())));
+                let _ = out.send(Ok(Sse::default().data("[DONE]")));
+                result = Some(Err(e));
+            }
         }
         drop(slot);
         let (status, g) = match &result {

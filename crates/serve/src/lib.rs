@@ -14,8 +14,8 @@ mod log;
 mod metrics;
 pub mod openai;
 
-pub use backend::{Backend, Remote};
-pub use log::{Attempt, LogEntry};
+pub use backend::{Backend, Input, Remote};
+pub use log::{read_log, Attempt, LogEntry};
 
 use metrics::Metrics;
 use openai::{ApiError, Limits};

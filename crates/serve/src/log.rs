@@ -1,20 +1,20 @@
 //! The routing log: one JSON line per request, saying what was decided, why, who answered and
 //! what it cost.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     pub variant: String,
     pub error: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Seconds since the Unix epoch.
     pub time: f64,
     pub id: String,
-    pub endpoint: &'static str,
+    pub endpoint: String,
     /// sha256 of the query text: the log never holds prompts.
     pub prompt_sha256: String,
     pub prompt_chars: usize,
@@ -32,5 +32,18 @@ pub struct LogEntry {
     pub stream: bool,
     pub status: u16,
     pub latency_s: f64,
+    /// Time from the request's arrival to the routing decision (token count, embedding,
+    /// policy), milliseconds.
+    #[serde(default)]
+    pub route_ms: f64,
     pub completion_tokens: usize,
+}
+
+/// Reads a routing log; a line that does not parse is an error naming its number.
+pub fn read_log(text: &str) -> Result<Vec<LogEntry>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
 }

@@ -12,7 +12,7 @@ use tradeoff_engine::{
 };
 use tradeoff_route::{Policy, PolicyArgs};
 use tradeoff_serve::openai::Limits;
-use tradeoff_serve::{App, Backend, Options, Remote, Tier};
+use tradeoff_serve::{App, Backend, Input, Options, Remote, Tier};
 
 /// A tier that always fails, to exercise fallback.
 struct Broken;
@@ -37,7 +37,9 @@ impl Backend for Broken {
     }
     fn start(
         &self,
-        _: GenRequest,
+        _: Input,
+        _: GenParams,
+        _: usize,
         tx: tokio::sync::mpsc::UnboundedSender<Event>,
     ) -> tradeoff_engine::Result<()> {
         let _ = tx.send(Event::Done(Err(Error::Stopped("out of order".into()))));

@@ -108,7 +108,9 @@ impl Store {
             .optional()?;
         let begun = match existing {
             // Perf results of a run must come from one machine.
-            Some((_, sha, fp)) if sha == config_sha && fp != spec.machine.fingerprint() => {
+            Some((_, sha, fp))
+                if sha == config_sha && spec.machine_bound && fp != spec.machine.fingerprint() =>
+            {
                 return Err(Error::OtherMachine(name))
             }
             Some((id, sha, _)) if sha == config_sha => {

@@ -218,6 +218,7 @@ impl Store {
                         tool_version: run.tool_version.clone(),
                         git_rev: run.git_rev.clone(),
                         machine: run.machine.clone(),
+                        machine_bound: true,
                     };
                     (self.begin_run(&spec)?, run)
                 }

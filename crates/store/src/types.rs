@@ -99,6 +99,9 @@ pub struct RunSpec {
     pub tool_version: String,
     pub git_rev: Option<String>,
     pub machine: Machine,
+    /// Whether its results depend on the machine (timings): such a run resumes only where it
+    /// began. Quality-only runs (pass/fail, perplexity) resume anywhere, from an export too.
+    pub machine_bound: bool,
 }
 
 impl RunSpec {
@@ -110,7 +113,14 @@ impl RunSpec {
             tool_version: version.to_string(),
             git_rev: rev.map(str::to_string),
             machine: Machine::detect(),
+            machine_bound: true,
         }
+    }
+
+    /// Marks a run whose results do not depend on the machine it runs on.
+    pub fn portable(mut self) -> Self {
+        self.machine_bound = false;
+        self
     }
 
     pub fn named(mut self, name: impl Into<String>) -> Self {

@@ -276,6 +276,8 @@ fn run_names_and_errors() {
     let mut moved = spec("x", "same");
     moved.machine.threads = 64;
     assert!(matches!(st.begin_run(&moved), Err(Error::OtherMachine(_))));
+    // A run without timings resumes anywhere.
+    assert!(st.begin_run(&moved.portable()).unwrap().resumed);
     let mut unnamed = spec("x", "ignored");
     unnamed.name = None;
     let a = st.begin_run(&unnamed).unwrap();

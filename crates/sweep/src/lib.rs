@@ -155,7 +155,11 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
         .map(|m| tradeoff_engine::resolve(m))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut store = Store::open(&opts.store)?;
-    let begun = store.begin_run(&RunSpec::new(text).named(&cfg.name))?;
+    let mut spec = RunSpec::new(text).named(&cfg.name);
+    if cfg.perf.is_none() {
+        spec = spec.portable();
+    }
+    let begun = store.begin_run(&spec)?;
     let per_variant = 1
         + cfg.eval.as_ref().map_or(0, |e| e.benchmarks.len())
         + usize::from(cfg.quality.is_some())

@@ -25,6 +25,23 @@ pub enum RouteCmd {
     Eval(EvalArgs),
     /// List the routing policies.
     Policies,
+    /// Summarize a `tradeoff serve` routing log: requests per variant chosen and answering,
+    /// fallbacks, statuses, latency and routing overhead percentiles; --csv writes every
+    /// decision as a table.
+    #[command(after_help = "Examples:
+  tradeoff route log                       # ./tradeoff-routing.jsonl
+  tradeoff route log /var/log/tradeoff.jsonl --csv decisions.csv")]
+    Log(LogArgs),
+}
+
+#[derive(clap::Args)]
+pub struct LogArgs {
+    /// The log `tradeoff serve --log` wrote.
+    #[arg(default_value = "tradeoff-routing.jsonl")]
+    file: PathBuf,
+    /// Also write every decision as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -82,6 +99,114 @@ pub fn run(c: RouteCmd, threads: Option<usize>) -> Result<()> {
             Ok(())
         }
         RouteCmd::Eval(a) => eval(a, threads),
+        RouteCmd::Log(a) => log(a),
+    }
+}
+
+/// The value at quantile `q` of sorted `xs`.
+fn quantile(xs: &[f64], q: f64) -> f64 {
+    xs.get(((xs.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn log(a: LogArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.file).with_context(|| {
+        format!(
+            "reading {} (the routing log `tradeoff serve --log` writes)",
+            a.file.display()
+        )
+    })?;
+    let entries = tradeoff_serve::read_log(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    println!("{} requests in {}", entries.len(), a.file.display());
+    let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for e in &entries {
+        by.entry((e.policy.clone(), e.chosen.clone()))
+            .or_default()
+            .0 += 1;
+        if let Some(t) = &e.answered {
+            by.entry((e.policy.clone(), t.clone())).or_default().1 += 1;
+        }
+        *statuses.entry(e.status).or_default() += 1;
+    }
+    println!(
+        "\n{:<24} {:<28} {:>8} {:>9}",
+        "policy", "variant", "chosen", "answered"
+    );
+    for ((p, t), (c, n)) in &by {
+        println!("{p:<24} {t:<28} {c:>8} {n:>9}");
+    }
+    let fallbacks = entries.iter().filter(|e| !e.fallbacks.is_empty()).count();
+    println!(
+        "\nfallbacks: {fallbacks} requests answered by another variant than chosen or refused"
+    );
+    let mut reasons: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for f in entries.iter().flat_map(|e| &e.fallbacks) {
+        *reasons.entry((&f.variant, &f.error)).or_default() += 1;
+    }
+    for ((variant, error), n) in &reasons {
+        println!("  {n:>6} × {variant}: {error}");
+    }
+    let st: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    println!("statuses: {}", st.join(", "));
+    let mut lat: Vec<f64> = entries.iter().map(|e| e.latency_s).collect();
+    let mut rt: Vec<f64> = entries.iter().map(|e| e.route_ms).collect();
+    lat.sort_by(f64::total_cmp);
+    rt.sort_by(f64::total_cmp);
+    if !entries.is_empty() {
+        println!(
+            "latency p50 {:.3} s, p99 {:.3} s; routing decision p50 {:.3} ms, p99 {:.3} ms",
+            quantile(&lat, 0.5),
+            quantile(&lat, 0.99),
+            quantile(&rt, 0.5),
+            quantile(&rt, 0.99)
+        );
+    }
+    if let Some(path) = &a.csv {
+        let mut out = String::from(
+            "time,id,endpoint,prompt_sha256,prompt_tokens,policy,score,chosen,answered,fallbacks,stream,status,latency_s,route_ms,completion_tokens\n",
+        );
+        for e in &entries {
+            let fb: Vec<String> = e
+                .fallbacks
+                .iter()
+                .map(|f| format!("{}: {}", f.variant, f.error))
+                .collect();
+            let cells = [
+                format!("{:.3}", e.time),
+                e.id.clone(),
+                e.endpoint.clone(),
+                e.prompt_sha256.clone(),
+                e.prompt_tokens.to_string(),
+                e.policy.clone(),
+                e.score.map(|s| s.to_string()).unwrap_or_default(),
+                e.chosen.clone(),
+                e.answered.clone().unwrap_or_default(),
+                fb.join("; "),
+                e.stream.to_string(),
+                e.status.to_string(),
+                format!("{:.4}", e.latency_s),
+                format!("{:.4}", e.route_ms),
+                e.completion_tokens.to_string(),
+            ];
+            let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// A CSV cell, quoted when it holds a comma, quote or newline.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }
 

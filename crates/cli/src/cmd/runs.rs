@@ -41,6 +41,10 @@ pub enum RunsCmd {
         /// Print JSON (run, variants with manifests, results with metrics).
         #[arg(long)]
         json: bool,
+        /// Print only the run's sweep config, verbatim: `tradeoff sweep` on it resumes the run
+        /// (an imported one too).
+        #[arg(long, conflicts_with = "json")]
+        config: bool,
     },
     /// Compare two runs metric by metric (matched by variant, result and metric name).
     Diff {
@@ -98,7 +102,24 @@ pub enum RunsCmd {
 pub fn run(c: RunsCmd) -> Result<()> {
     match c {
         RunsCmd::List { store, json } => list(&store.open()?, json),
-        RunsCmd::Show { run, store, json } => show(&store.open()?, run.as_deref(), json),
+        RunsCmd::Show {
+            run,
+            store,
+            config: true,
+            ..
+        } => {
+            print!(
+                "{}",
+                store
+                    .open()?
+                    .resolve_run(run.as_deref().unwrap_or("latest"))?
+                    .config
+            );
+            Ok(())
+        }
+        RunsCmd::Show {
+            run, store, json, ..
+        } => show(&store.open()?, run.as_deref(), json),
         RunsCmd::Diff { a, b, store, json } => diff(&store.open()?, &a, &b, json),
         RunsCmd::Rm { runs, store } => rm(&mut store.open()?, &runs),
         RunsCmd::Export {
