@@ -1,43 +1,13 @@
 //! `tradeoff serve` as a user runs it: tiers from files, a request over HTTP, SIGTERM drains
 //! and exits 0; mistakes are one line and a non-zero exit.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
 use tradeoff_engine::Arch;
 
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tradeoff"))
-}
-
-/// Starts `tradeoff serve` with `args`; returns the child, its URL and its stderr.
-fn serve(args: &[&str], dir: &Path) -> (Child, String, BufReader<ChildStderr>) {
-    let mut child = Command::new(exe())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("TRADEOFF_STORE", dir.join("runs.sqlite"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    for _ in 0..10 {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if let Some(rest) = line.split("on http://").nth(1) {
-            let url = format!("http://{}", rest.split_whitespace().next().unwrap());
-            assert!(seen.contains("auto = "), "{seen}");
-            return (child, url, err);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("no serving line in {seen}");
-}
+mod common;
+use common::{exe, serve};
 
 fn tiny_model(dir: &Path) -> String {
     let model = dir.join("tiny.gguf");
@@ -61,7 +31,7 @@ fn serves_routes_and_stops_cleanly_on_sigterm() {
         "--log",
         log.to_str().unwrap(),
     ];
-    let (mut child, url, mut err) = serve(&args, dir.path());
+    let (mut child, url, err) = serve(&args, dir.path());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -77,8 +47,7 @@ fn serves_routes_and_stops_cleanly_on_sigterm() {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let rest = err.join().unwrap();
     assert!(status.success(), "exit {status:?}: {rest}");
     assert!(rest.contains("stopped"), "{rest}");
     let lines = std::fs::read_to_string(&log).unwrap();
@@ -103,6 +72,32 @@ fn serves_routes_and_stops_cleanly_on_sigterm() {
     let table = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(table.starts_with("time,id,endpoint"), "{table}");
+    // The same decision in the run store, the latest session by default.
+    let store_log = |args: &[&str]| {
+        let out = Command::new(exe())
+            .args(["route", "log"])
+            .args(args)
+            .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let text = store_log(&[]);
+    assert!(
+        text.contains("1 requests in session") && text.contains("complexity@3"),
+        "{text}"
+    );
+    let sessions = store_log(&["--sessions"]);
+    assert_eq!(sessions.lines().count(), 2, "{sessions}");
+    let err = Command::new(exe())
+        .args(["route", "log", "--session", "nope"])
+        .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--sessions"));
 }
 
 #[test]
@@ -111,7 +106,7 @@ fn serve_mistakes_are_one_line() {
     let model = dir.path().join("tiny.gguf");
     write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
     let m = format!("a={}", model.display());
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["serve"], "nothing to serve"),
         (&["serve", "--tier", "qwen"], "expected NAME=MODEL"),
         (
@@ -119,6 +114,7 @@ fn serve_mistakes_are_one_line() {
             "learned ones need --train-run",
         ),
         (&["serve", "--tier", "a=/nonexistent.gguf"], "nonexistent"),
+        (&["serve", "--tier", "a=norun:original"], "norun"),
     ];
     for (args, needle) in cases {
         let out = Command::new(exe())

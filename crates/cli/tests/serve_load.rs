@@ -6,50 +6,19 @@
 //!   cargo test --release -p tradeoff --test serve_load -- --nocapture
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
 use tradeoff_engine::Arch;
+
+mod common;
+use common::{exe, serve};
 
 const REQUESTS: usize = 200;
 /// Requests start over this span, so some reach the remote tier before it dies, some while it
 /// streams and some after.
 const SPREAD: Duration = Duration::from_millis(2000);
 const MAX_TOKENS: usize = 128;
-
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tradeoff"))
-}
-
-/// Starts `tradeoff serve` with `args`; returns the child and its URL. Its stderr drains on a
-/// thread so a chatty server never blocks.
-fn serve(args: &[&str], dir: &Path) -> (Child, String) {
-    let mut child = Command::new(exe())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("TRADEOFF_STORE", dir.join("runs.sqlite"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    for _ in 0..20 {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if let Some(rest) = line.split("on http://").nth(1) {
-            let url = format!("http://{}", rest.split_whitespace().next().unwrap());
-            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-            return (child, url);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("no serving line in {seen}");
-}
 
 /// How one request ended, as its client saw it.
 #[derive(Debug)]
@@ -158,7 +127,7 @@ fn two_hundred_streams_with_a_backend_killed_mid_run_all_end_cleanly() {
     let model = dir.path().join("tiny.gguf");
     write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
     let m = model.display().to_string();
-    let (mut remote, remote_url) = serve(
+    let (mut remote, remote_url, _) = serve(
         &["--tier", &format!("tiny={m}"), "--log", "/dev/null"],
         dir.path(),
     );
@@ -178,7 +147,7 @@ fn two_hundred_streams_with_a_backend_killed_mid_run_all_end_cleanly() {
         "--log",
         log.to_str().unwrap(),
     ];
-    let (mut front, url) = serve(&args, dir.path());
+    let (mut front, url, _) = serve(&args, dir.path());
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -278,4 +247,19 @@ fn two_hundred_streams_with_a_backend_killed_mid_run_all_end_cleanly() {
         "{summary}"
     );
     println!("\n$ tradeoff route log\n{summary}");
+    // The run store holds the same decisions: the front's session has every request.
+    let out = Command::new(exe())
+        .args(["route", "log", "--sessions"])
+        .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+        .output()
+        .unwrap();
+    let sessions = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{sessions}");
+    assert!(
+        sessions
+            .lines()
+            // requests, then first and last (date and time each): the fifth field from the end
+            .any(|l| l.split_whitespace().rev().nth(4) == Some(&REQUESTS.to_string())),
+        "{sessions}"
+    );
 }

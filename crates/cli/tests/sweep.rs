@@ -8,9 +8,8 @@ use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
 use tradeoff_engine::Arch;
 use tradeoff_store::{Kind, Store};
 
-fn exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tradeoff"))
-}
+mod common;
+use common::{exe, serve};
 
 fn humaneval_pulled() -> bool {
     let ok = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
@@ -233,4 +232,94 @@ fn bad_configs_fail_with_one_line_naming_the_problem() {
         1,
         "{e}"
     );
+}
+
+/// A variant served by another process (`[[variant]] endpoint`) is swept like one built here:
+/// the same model behind `tradeoff serve` gives the same greedy answers as in-process, its perf
+/// leaves out what only the server could measure, and its manifest says what served it.
+#[test]
+fn a_served_variant_is_swept_like_a_local_one() {
+    assert!(
+        tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
+            .is_ok_and(|a| a.is_pulled(&tradeoff_assets::cache_dir())),
+        "HumanEval is not pulled: run `tradeoff data pull humaneval`"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("tiny.gguf");
+    write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
+    let m = model.display().to_string();
+    let tier = format!("tiny={m}");
+    let (mut server, url, _) = serve(&["--tier", &tier, "--log", "/dev/null"], d);
+    let cfg = d.join("served.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"name = "served"
+models = ["{m}"]
+
+[[variant]]
+recipe = "original"
+[[variant]]
+label = "served"
+endpoint = "{url}#tiny"
+chat_template = "{m}"
+
+[eval]
+benchmarks = ["humaneval"]
+limit = 6
+max_new_tokens = 12
+
+[perf]
+prompts = 2
+max_new_tokens = 4
+concurrency = 2
+"#
+        ),
+    )
+    .unwrap();
+    let store = d.join("s.sqlite");
+    let out = sweep(&cfg, &store, &d.join("v")).output().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("served: connect"), "{err}");
+
+    let s = Store::open(&store).unwrap();
+    let run = s.resolve_run("served").unwrap();
+    let variants = s.variants(run.id).unwrap();
+    let served = variants
+        .iter()
+        .find(|v| v.variant.label == "served")
+        .unwrap();
+    let manifest = &served.variant.manifest;
+    assert_eq!(manifest["model"], "tiny", "{manifest}");
+    assert!(manifest["chat_template_sha256"].is_string(), "{manifest}");
+    let results = s.results(run.id).unwrap();
+    let completions = |label: &str| {
+        let v = variants.iter().find(|v| v.variant.label == label).unwrap();
+        let r = results
+            .iter()
+            .find(|r| r.variant == v.variant.id && r.kind == Kind::Bench)
+            .unwrap();
+        let mut c: Vec<(String, Option<String>)> = s
+            .samples(r.id)
+            .unwrap()
+            .into_iter()
+            .map(|x| (x.task_id, x.completion))
+            .collect();
+        c.sort();
+        c
+    };
+    let local = completions("original");
+    assert_eq!(local.len(), 6);
+    assert_eq!(local, completions("served"));
+    let perf = results
+        .iter()
+        .find(|r| r.variant == served.variant.id && r.kind == Kind::Perf)
+        .unwrap();
+    let names: Vec<&str> = perf.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert!(names.contains(&"decode_tok_s"), "{names:?}");
+    assert!(!names.contains(&"peak_rss_bytes"), "{names:?}");
 }

@@ -25,7 +25,10 @@ pub use api::*;
 pub use config::{Arch, Config};
 pub use error::{Error, Result};
 pub use inspect::{inspect, ModelInfo};
-pub use local::{auto_batch, proc_kb_field, resolve, LoadOptions, LocalEngine, ModelPath};
+pub use local::{
+    auto_batch, chat_template_of, proc_kb_field, resolve, LoadOptions, LocalEngine, ModelPath,
+    TemplateParts,
+};
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
 pub use remote::RemoteEngine;
 pub use sched::{Event, Scheduler, Sink};

@@ -188,16 +188,8 @@ impl LocalEngine {
                 (model, tokenizer, template)
             }
         };
-        let tok_str = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.id_to_token(i))
-                .unwrap_or_default()
-        };
-        let template = match template {
-            Some(t) => Some(ChatTemplate::new(
-                &t,
-                &tok_str(tokenizer.bos),
-                &tok_str(tokenizer.eos.first().copied()),
-            )?),
+        let template = match template_parts(template, &tokenizer) {
+            Some(t) => Some(ChatTemplate::new(&t.source, &t.bos, &t.eos)?),
             None => None,
         };
         Ok(Self {
@@ -412,4 +404,42 @@ mod tests {
             3
         );
     }
+}
+
+/// A chat template's text and the BOS/EOS token texts it refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateParts {
+    pub source: String,
+    pub bos: String,
+    pub eos: String,
+}
+
+fn template_parts(template: Option<String>, tokenizer: &Tokenizer) -> Option<TemplateParts> {
+    let tok_str = |id: Option<u32>| {
+        id.and_then(|i| tokenizer.id_to_token(i))
+            .unwrap_or_default()
+    };
+    Some(TemplateParts {
+        source: template?,
+        bos: tok_str(tokenizer.bos),
+        eos: tok_str(tokenizer.eos.first().copied()),
+    })
+}
+
+/// The chat template a model carries, read without loading its weights: for a server that runs
+/// the same model but does not publish its template (vLLM, TGI).
+pub fn chat_template_of(mp: &ModelPath) -> Result<Option<TemplateParts>> {
+    let (tokenizer, template) = match mp {
+        ModelPath::Gguf(path) => {
+            let g = Gguf::open(path)?;
+            let t = g.meta_str("tokenizer.chat_template").map(str::to_string);
+            (Tokenizer::from_gguf(&g)?, t)
+        }
+        ModelPath::HfDir(dir) => (
+            Tokenizer::from_hf_dir(dir)?,
+            read_json(&dir.join("tokenizer_config.json"))
+                .and_then(|c| c.get("chat_template")?.as_str().map(str::to_string)),
+        ),
+    };
+    Ok(template_parts(template, &tokenizer))
 }

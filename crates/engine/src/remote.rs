@@ -69,6 +69,21 @@ impl RemoteEngine {
         Ok(e)
     }
 
+    /// The model id requests name (given, or the server's first listed).
+    pub fn model_id(&self) -> &str {
+        &self.model
+    }
+
+    /// What the server's `/models` says of this model (vLLM adds its path and context length),
+    /// or None when it does not list it.
+    pub fn model_listing(&self) -> Result<Option<Value>> {
+        let v = self.get_json("/models")?;
+        Ok(v["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["id"] == self.model.as_str()))
+            .cloned())
+    }
+
     /// Uses this Jinja chat template (e.g. from the model's tokenizer_config.json).
     pub fn with_template(mut self, source: &str, bos: &str, eos: &str) -> Result<Self> {
         self.template = Some(ChatTemplate::new(source, bos, eos)?);
@@ -293,8 +308,9 @@ impl Engine for RemoteEngine {
         match &self.template {
             Some(t) => t.render(messages, add_generation_prompt),
             None => Err(self.err(
-                "the server does not publish its chat template (only llama-server's /props does); \
-                 give one with --chat-template FILE",
+                "the server does not publish its chat template (only llama-server's /props does): \
+                 evaluate with --style base, or in a sweep give the variant `chat_template = \"MODEL\"` \
+                 (a local copy of the served model, whose template is used)",
             )),
         }
     }

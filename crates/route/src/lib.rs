@@ -28,7 +28,7 @@ pub use evaluate::{
 };
 pub use policy::{policy, Decision, Example, Policy, PolicyArgs, Routed, Router, Score, POLICIES};
 pub use query::{complexity, Complexity, Query};
-pub use study::{BenchTexts, Outcome, Problem, Study, Tier};
+pub use study::{find_variant, BenchTexts, Outcome, Problem, Study, Tier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

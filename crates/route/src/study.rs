@@ -58,8 +58,8 @@ pub struct Study {
     pub outcomes: Vec<Vec<Outcome>>,
 }
 
-/// The run's variant whose label is `want`, or the one whose label alone contains it.
-fn find_tier<'a>(variants: &'a [RunVariant], want: &str) -> Result<&'a RunVariant> {
+/// The variant of a run that `want` names: its whole label, or a part of exactly one label.
+pub fn find_variant<'a>(variants: &'a [RunVariant], want: &str) -> Result<&'a RunVariant> {
     if let Some(v) = variants.iter().find(|v| v.variant.label == want) {
         return Ok(v);
     }
@@ -134,7 +134,7 @@ impl Study {
             .collect();
         let chosen: Vec<&RunVariant> = tiers
             .iter()
-            .map(|t| find_tier(&variants, t))
+            .map(|t| find_variant(&variants, t))
             .collect::<Result<_>>()?;
         let mut out_tiers = Vec::new();
         for v in &chosen {

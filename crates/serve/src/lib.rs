@@ -15,7 +15,7 @@ mod metrics;
 pub mod openai;
 
 pub use backend::{Backend, Input, Remote};
-pub use log::{read_log, Attempt, LogEntry};
+pub use log::{read_log, Attempt, LogEntry, LogSink};
 
 use metrics::Metrics;
 use openai::{ApiError, Limits};
@@ -108,6 +108,8 @@ pub struct Options {
     pub embedder: Option<Arc<Embedder>>,
     /// JSON lines, one per request.
     pub log: Option<PathBuf>,
+    /// Where else each decision goes (the run store).
+    pub sinks: Vec<Arc<dyn LogSink>>,
     /// Clients must send `Authorization: Bearer KEY` (all but `/health`).
     pub api_key: Option<String>,
     pub limits: Limits,
@@ -271,6 +273,10 @@ impl App {
                     tracing::warn!("routing log: {err}");
                 }
             }
+        }
+        drop(g);
+        for s in &self.opts.sinks {
+            s.write(e);
         }
     }
 }

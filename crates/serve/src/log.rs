@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Somewhere decisions go as they are made, besides the JSONL file (the CLI hands in the run
+/// store). Called on the request path: implementations hand the entry off and return.
+pub trait LogSink: Send + Sync {
+    fn write(&self, e: &LogEntry);
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     pub variant: String,

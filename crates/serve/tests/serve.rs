@@ -103,6 +103,7 @@ fn start(tiers: Vec<Tier>, api_key: Option<&str>, log: std::path::PathBuf) -> Se
         default_policy: ("tokens".into(), 20.0),
         embedder: None,
         log: Some(log),
+        sinks: vec![],
         api_key: api_key.map(str::to_string),
         limits: Limits {
             max_tokens: 16,

@@ -5,6 +5,8 @@
 //! runs ──< run_variants >── variants (id = content hash; manifest, artifact path + sha256)
 //!   │                          │
 //!   └──< run_results >── results (cache_key UNIQUE; record JSON) ──< metrics, samples
+//!
+//! routing_log (tradeoff serve's decisions, one JSON record per request, by server session)
 //! ```
 //!
 //! How a sweep uses it:
@@ -35,6 +37,7 @@
 mod artifact;
 mod machine;
 mod query;
+mod routing_log;
 mod schema;
 mod store;
 mod transfer;
@@ -43,6 +46,7 @@ mod types;
 pub use artifact::hash_artifact;
 pub use machine::Machine;
 pub use query::{DiffRow, RmReport, RunDiff, RunSummary};
+pub use routing_log::LogSession;
 pub use schema::SCHEMA_VERSION;
 pub use store::{Begun, Store, Upserted};
 pub use transfer::{
@@ -125,11 +129,13 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
     sorted(v).to_string()
 }
 
-pub(crate) fn sha256_str(s: &str) -> String {
+/// sha256 of a string, hex.
+pub fn sha256_str(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-pub(crate) fn now_unix() -> f64 {
+/// Seconds since the Unix epoch, now.
+pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -144,6 +144,17 @@ DROP TABLE results;
 ALTER TABLE results_v2 RENAME TO results;
 CREATE INDEX results_variant ON results(variant);
 "#,
+    // v3: `tradeoff serve`'s routing decisions, one row per request, grouped by server session.
+    // `entry` is the JSON record serve writes (no prompt text, only its sha256).
+    r#"
+CREATE TABLE routing_log (
+    id      INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
+    time    REAL NOT NULL,
+    entry   TEXT NOT NULL
+);
+CREATE INDEX routing_log_session ON routing_log(session, time);
+"#,
 ];
 
 /// The schema version this build writes.

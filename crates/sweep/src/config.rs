@@ -34,9 +34,19 @@ pub struct SweepConfig {
 #[serde(deny_unknown_fields)]
 pub struct VariantConfig {
     /// A built-in recipe name (`tradeoff compress --list`) or a recipe TOML file, relative to
-    /// the config file.
-    pub recipe: String,
-    /// Name in tables and charts [default: the recipe's name].
+    /// the config file; applied to every model.
+    #[serde(default)]
+    pub recipe: Option<String>,
+    /// Instead of a recipe: an OpenAI-compatible server that serves the variant
+    /// (`http://HOST:PORT/v1#MODEL-ID`: vLLM, TGI, llama-server, tradeoff serve), measured once
+    /// rather than per model, by [eval] and [perf] ([quality] needs the weights).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// With `endpoint`, for servers that do not publish their chat template (vLLM, TGI): a
+    /// model (catalog name, GGUF or folder) whose template the served model uses.
+    #[serde(default)]
+    pub chat_template: Option<String>,
+    /// Name in tables and charts [default: the recipe's name, or the endpoint's model id].
     #[serde(default)]
     pub label: Option<String>,
     /// Calibration data (JSONL or folder) for recipes that calibrate [default: the pinned
@@ -174,6 +184,24 @@ impl SweepConfig {
         }
         let mut labels = std::collections::BTreeSet::new();
         for v in &self.variants {
+            match (&v.recipe, &v.endpoint) {
+                (Some(_), None) if v.chat_template.is_some() => {
+                    return Err("[[variant]] `chat_template` goes with `endpoint`: a recipe's variant has its model's template".into())
+                }
+                (Some(_), None) => {}
+                (None, Some(e)) if e.starts_with("http://") || e.starts_with("https://") => {}
+                (None, Some(e)) => {
+                    return Err(format!(
+                        "[[variant]] endpoint `{e}`: expected http://HOST:PORT/v1#MODEL-ID"
+                    ))
+                }
+                (Some(_), Some(_)) => {
+                    return Err("[[variant]] has both `recipe` and `endpoint`: a variant is built here or served elsewhere, not both".into())
+                }
+                (None, None) => {
+                    return Err("[[variant]] needs `recipe = \"NAME\"` (built here) or `endpoint = \"http://HOST:PORT/v1#MODEL-ID\"` (served elsewhere)".into())
+                }
+            }
             if !labels.insert(v.label()) {
                 return Err(format!(
                     "[[variant]] label `{}` appears twice: give one a `label`",
@@ -235,7 +263,23 @@ impl SweepConfig {
 
 impl VariantConfig {
     pub fn label(&self) -> String {
-        self.label.clone().unwrap_or_else(|| self.recipe.clone())
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
+        match (&self.recipe, &self.endpoint) {
+            (Some(r), _) => r.clone(),
+            (None, Some(e)) => e.rsplit_once('#').map_or("remote", |(_, m)| m).to_string(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The server's URL and model id, for a variant served elsewhere.
+    pub fn endpoint(&self) -> Option<(&str, Option<&str>)> {
+        let e = self.endpoint.as_deref()?;
+        Some(match e.split_once('#') {
+            Some((u, m)) => (u, Some(m)),
+            None => (e, None),
+        })
     }
 }
 
@@ -275,6 +319,19 @@ limit = 3
         let bad = OK.replace("limit = 3", "limit = \"three\"");
         let e = SweepConfig::parse(&bad).unwrap_err();
         assert!(e.starts_with("line 10:"), "{e}");
+        let remote = format!("{OK}\n[[variant]]\nendpoint = \"http://h:8000/v1#org/m\"\n");
+        let c = SweepConfig::parse(&remote).unwrap();
+        assert_eq!(c.variants[2].label(), "org/m");
+        assert_eq!(
+            c.variants[2].endpoint(),
+            Some(("http://h:8000/v1", Some("org/m")))
+        );
+        let both = format!("{OK}\n[[variant]]\nrecipe = \"q4_0\"\nendpoint = \"http://h/v1\"\n");
+        let e = SweepConfig::parse(&both).unwrap_err();
+        assert!(e.contains("both"), "{e}");
+        let neither = format!("{OK}\n[[variant]]\nlabel = \"x\"\n");
+        let e = SweepConfig::parse(&neither).unwrap_err();
+        assert!(e.contains("needs `recipe"), "{e}");
         let dup = format!("{OK}\n[[variant]]\nrecipe = \"q8_0\"\n");
         let e = SweepConfig::parse(&dup).unwrap_err();
         assert!(e.contains("`q8_0` appears twice"), "{e}");

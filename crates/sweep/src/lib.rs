@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 use tradeoff_compress::{Calibration, Manifest, Recipe};
-use tradeoff_engine::{GenParams, LoadOptions, LocalEngine, ModelPath};
+use tradeoff_engine::{
+    Engine, GenParams, LoadOptions, LocalEngine, ModelPath, RemoteEngine, TemplateParts,
+};
 use tradeoff_eval::{
     bench, EvalOptions, Evaluator, ExecOptions, Executor, ProblemOutcome, SampleOutcome, Sandbox,
     Style,
@@ -128,11 +130,25 @@ impl Summary {
 struct Built {
     label: String,
     id: String,
-    path: PathBuf,
-    /// The model's distributed file, whose dequantized weights are the quality baseline.
-    source: ModelPath,
-    source_sha: String,
     model: String,
+    at: At,
+}
+
+/// Where a variant's weights are.
+enum At {
+    /// A file this process loads.
+    File {
+        path: PathBuf,
+        /// The model's distributed file, whose dequantized weights are the quality baseline.
+        source: ModelPath,
+        source_sha: String,
+    },
+    /// Behind an OpenAI-compatible server: only its answers and its speed can be measured.
+    Endpoint {
+        url: String,
+        model: Option<String>,
+        template: Option<TemplateParts>,
+    },
 }
 
 struct Sweep<'a> {
@@ -160,17 +176,19 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
         spec = spec.portable();
     }
     let begun = store.begin_run(&spec)?;
-    let per_variant = 1
-        + cfg.eval.as_ref().map_or(0, |e| e.benchmarks.len())
-        + usize::from(cfg.quality.is_some())
-        + usize::from(cfg.perf.is_some());
+    let benches = cfg.eval.as_ref().map_or(0, |e| e.benchmarks.len());
+    let per_variant =
+        1 + benches + usize::from(cfg.quality.is_some()) + usize::from(cfg.perf.is_some());
+    let per_endpoint = 1 + benches + usize::from(cfg.perf.is_some());
+    let remote = cfg.variants.iter().filter(|v| v.endpoint.is_some()).count();
     let mut sw = Sweep {
         cfg,
         opts,
         store: Mutex::new(store),
         run: begun.id,
         steps: Vec::new(),
-        n_steps: cfg.models.len() * cfg.variants.len() * per_variant,
+        n_steps: cfg.models.len() * (cfg.variants.len() - remote) * per_variant
+            + remote * per_endpoint,
         exec: None,
         baselines: BTreeMap::new(),
     };
@@ -178,6 +196,9 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
     for (mi, (model, source)) in cfg.models.iter().zip(sources).enumerate() {
         let source_sha = quality::model_id(&source)?;
         for (vi, v) in cfg.variants.iter().enumerate() {
+            if v.endpoint.is_some() {
+                continue;
+            }
             let role = if baseline == Some((mi, vi)) {
                 Role::Baseline
             } else {
@@ -198,6 +219,24 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
                 }
             };
             sw.measure(&built);
+        }
+    }
+    for (vi, v) in cfg.variants.iter().enumerate() {
+        let Some((url, model)) = v.endpoint() else {
+            continue;
+        };
+        let role = if baseline.map(|b| b.1) == Some(vi) {
+            Role::Baseline
+        } else {
+            Role::Candidate
+        };
+        let label = v.label();
+        let template = v.chat_template.as_deref();
+        match sw.step(&label, "connect", |sw| {
+            sw.connect(url, model, template, &label, role)
+        }) {
+            Some(b) => sw.measure(&b),
+            None => sw.n_steps -= per_endpoint - 1,
         }
     }
     let failed = sw
@@ -307,12 +346,13 @@ impl Sweep<'_> {
         label: &str,
         role: Role,
     ) -> Result<Done<Built>> {
+        let name = v.recipe.as_deref().unwrap_or("original");
         let recipe_arg = {
-            let p = self.opts.config_dir.join(&v.recipe);
-            if v.recipe.ends_with(".toml") && p.is_file() {
+            let p = self.opts.config_dir.join(name);
+            if name.ends_with(".toml") && p.is_file() {
                 p.to_string_lossy().into_owned()
             } else {
-                v.recipe.clone()
+                name.to_string()
             }
         };
         let recipe = Recipe::load(&recipe_arg)?;
@@ -382,12 +422,71 @@ impl Sweep<'_> {
         let b = Built {
             label: label.to_string(),
             id: up.id,
-            path,
-            source: source.clone(),
-            source_sha: source_sha.to_string(),
             model: model.to_string(),
+            at: At::File {
+                path,
+                source: source.clone(),
+                source_sha: source_sha.to_string(),
+            },
         };
         Ok(if reused || up.reused {
+            Done::Reused(b)
+        } else {
+            Done::Computed(b)
+        })
+    }
+
+    /// A variant served elsewhere: its identity is the server's URL, the model id and what
+    /// the server says of that model (`/v1/models`), so a server that swaps its model behind
+    /// the same URL makes a new variant instead of reusing the old one's results.
+    fn connect(
+        &mut self,
+        url: &str,
+        model: Option<&str>,
+        template_of: Option<&str>,
+        label: &str,
+        role: Role,
+    ) -> Result<Done<Built>> {
+        let template = match template_of {
+            Some(m) => Some(
+                tradeoff_engine::chat_template_of(&tradeoff_engine::resolve(m)?)?.ok_or_else(
+                    || Error::Step(format!("chat_template: {m} carries no chat template")),
+                )?,
+            ),
+            None => None,
+        };
+        let e = remote_engine(url, model, template.as_ref())?;
+        let id = e.model_id().to_string();
+        let listed = e.model_listing()?.unwrap_or(Value::Null);
+        let template_sha = template
+            .as_ref()
+            .map(|t| tradeoff_store::sha256_str(&format!("{}\n{}\n{}", t.source, t.bos, t.eos)));
+        let mut spec = VariantSpec::new(label, format!("{url}#{id}"));
+        spec.recipe = json!({ "endpoint": url, "model": id, "chat_template_sha256": template_sha });
+        spec.manifest = json!({
+            "endpoint": url,
+            "model": id,
+            "server_lists": listed,
+            "chat_template_from": template_of,
+            "chat_template_sha256": template_sha,
+        });
+        spec.note = Some(
+            "served by an OpenAI-compatible server: tradeoff measured its answers and speed \
+             from this machine and cannot see its weights, its quantization or what data it saw"
+                .into(),
+        );
+        let up = self.store().upsert_variant(self.run, &spec, role)?;
+        let b = Built {
+            label: label.to_string(),
+            id: up.id,
+            model: format!("{url}#{id}"),
+            at: At::Endpoint {
+                url: url.to_string(),
+                model: Some(id),
+                template,
+            },
+        };
+        Ok(if up.reused {
             Done::Reused(b)
         } else {
             Done::Computed(b)
@@ -401,7 +500,8 @@ impl Sweep<'_> {
                 self.step(&b.label, name, |sw| sw.bench(b, &e, name, &mut engine));
             }
         }
-        if let Some(q) = self.cfg.quality.clone() {
+        let file = matches!(b.at, At::File { .. });
+        if let (Some(q), true) = (self.cfg.quality.clone(), file) {
             self.step(&b.label, "quality vs baseline", |sw| {
                 sw.quality(b, &q, &mut engine)
             });
@@ -414,11 +514,11 @@ impl Sweep<'_> {
 
     fn engine<'e>(
         &self,
-        b: &Built,
+        path: &Path,
         slot: &'e mut Option<LocalEngine>,
     ) -> Result<&'e mut LocalEngine> {
         if slot.is_none() {
-            let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
+            let mp = tradeoff_engine::resolve(&path.to_string_lossy())?;
             *slot = Some(LocalEngine::load(
                 &mp,
                 LoadOptions {
@@ -528,7 +628,18 @@ impl Sweep<'_> {
         let mut ev = Evaluator::new(bench.as_ref(), exec, opts);
         ev.resume = resume;
         ev.on_problem = Some(&commit);
-        let eng = self.engine(b, engine)?;
+        let mut remote;
+        let eng: &mut dyn Engine = match &b.at {
+            At::File { path, .. } => self.engine(path, engine)?,
+            At::Endpoint {
+                url,
+                model,
+                template,
+            } => {
+                remote = remote_engine(url, model.as_deref(), template.as_ref())?;
+                &mut remote
+            }
+        };
         let res = match ev.model(eng) {
             Ok(r) => r,
             Err(err) => {
@@ -611,8 +722,19 @@ impl Sweep<'_> {
             continuation_prompt: o.continuation_prompt.min(q.ctx / 2),
             ..o
         };
+        let At::File {
+            path,
+            source,
+            source_sha,
+        } = &b.at
+        else {
+            return Err(Error::Step(
+                "quality vs baseline needs the variant's weights; a served one has none here"
+                    .into(),
+            ));
+        };
         let corpus = tradeoff_assets::corpus::eval_corpus()?;
-        let src_sha = b.source_sha.clone();
+        let src_sha = source_sha.clone();
         let mut spec = ResultSpec::new(&b.id, Kind::Quality, "quality");
         spec.dataset = Some(Dataset {
             name: corpus.name.clone(),
@@ -625,18 +747,13 @@ impl Sweep<'_> {
             Started::Todo { id, .. } => id,
         };
         if !self.baselines.contains_key(&src_sha) {
-            let base = Baseline::obtain(
-                &b.model,
-                &b.source,
-                &corpus,
-                &o,
-                &tradeoff_assets::cache_dir(),
-            )?;
+            let base =
+                Baseline::obtain(&b.model, source, &corpus, &o, &tradeoff_assets::cache_dir())?;
             self.baselines.insert(src_sha.clone(), base);
         }
-        let eng = self.engine(b, engine)?;
+        let eng = self.engine(path, engine)?;
         let base = &self.baselines[&src_sha];
-        let vsha = tradeoff_assets::sha256_cached(&b.path)?;
+        let vsha = tradeoff_assets::sha256_cached(path)?;
         let r = quality::measure(
             &eng.model,
             &eng.tokenizer,
@@ -675,11 +792,23 @@ impl Sweep<'_> {
             Started::Cached(_) => return Ok(Done::Reused(())),
             Started::Todo { id, .. } => id,
         };
-        let r = match &self.opts.perf_exe {
-            Some(exe) => self.perf_child(exe, b, p)?,
-            None => {
+        let r = match (&b.at, &self.opts.perf_exe) {
+            (
+                At::Endpoint {
+                    url,
+                    model,
+                    template,
+                },
+                _,
+            ) => remote_perf(
+                remote_engine(url, model.as_deref(), template.as_ref())?,
+                url,
+                &o,
+            )?,
+            (At::File { path, .. }, Some(exe)) => self.perf_child(exe, path, p)?,
+            (At::File { path, .. }, None) => {
                 let t = Instant::now();
-                let mp = tradeoff_engine::resolve(&b.path.to_string_lossy())?;
+                let mp = tradeoff_engine::resolve(&path.to_string_lossy())?;
                 let info = tradeoff_engine::inspect(&mp)?;
                 let mut e = LocalEngine::load(&mp, LoadOptions::default())?;
                 e.opts.max_batch = Some(p.concurrency.max(1));
@@ -712,7 +841,7 @@ impl Sweep<'_> {
     }
 
     /// `tradeoff bench` in a child process: its peak RSS and load time are the variant's.
-    fn perf_child(&self, exe: &Path, b: &Built, p: &config::PerfConfig) -> Result<PerfResult> {
+    fn perf_child(&self, exe: &Path, path: &Path, p: &config::PerfConfig) -> Result<PerfResult> {
         let tmp = self
             .opts
             .variants_dir
@@ -722,7 +851,7 @@ impl Sweep<'_> {
         let mut cmd = std::process::Command::new(exe);
         cmd.arg("bench")
             .arg("--model")
-            .arg(&b.path)
+            .arg(path)
             .args(["--prompts", &p.prompts.to_string()])
             .args(["--max-new-tokens", &p.max_new_tokens.to_string()])
             .args(["--concurrency", &p.concurrency.to_string()])
@@ -746,4 +875,35 @@ impl Sweep<'_> {
         let _ = std::fs::remove_file(&tmp);
         serde_json::from_str(&text).map_err(|e| Error::Step(format!("bench record: {e}")))
     }
+}
+
+/// Perf metrics that would describe this machine, not the server.
+const CLIENT_SIDE: [&str; 4] = ["peak_rss_bytes", "load_s", "energy_j_per_query", "power_w"];
+
+/// Speed of a served variant, as a client here sees it. The server's memory and load time are
+/// not visible from here, so the client's own are left out rather than reported as the
+/// variant's.
+fn remote_perf(mut e: RemoteEngine, url: &str, o: &PerfOptions) -> Result<PerfResult> {
+    e.parallel = o.concurrency.max(1);
+    let mut r = tradeoff_measure::perf::run(&mut e, o, None, None)?;
+    r.metrics
+        .retain(|m| !CLIENT_SIDE.contains(&m.name.as_str()));
+    r.notes.push(format!(
+        "served by {url}: latency and throughput as seen by this client, over the network; \
+         the server's memory, energy and load time are not measured"
+    ));
+    Ok(r)
+}
+
+/// A client of `url`, with the chat template the server does not publish when one is given.
+fn remote_engine(
+    url: &str,
+    model: Option<&str>,
+    template: Option<&TemplateParts>,
+) -> Result<RemoteEngine> {
+    let e = RemoteEngine::connect(url, model)?;
+    Ok(match template {
+        Some(t) => e.with_template(&t.source, &t.bos, &t.eos)?,
+        None => e,
+    })
 }

@@ -8,6 +8,7 @@ pub mod report;
 pub mod route;
 pub mod runs;
 pub mod serve;
+pub mod store_log;
 pub mod sweep;
 
 /// A bar for long loops, on stderr, hidden when it is not a terminal.

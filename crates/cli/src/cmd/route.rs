@@ -1,8 +1,8 @@
-//! `tradeoff route eval|policies`: which variant should answer each query, judged held out on a
-//! run's per-problem outcomes.
+//! `tradeoff route eval|policies|log`: which variant should answer each query, judged held out
+//! on a run's per-problem outcomes, and what `tradeoff serve` decided.
 
 use super::runs::StoreArg;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ use std::sync::Arc;
 use tradeoff_eval::{bench, Benchmark, Executor, Language, Program, Prompt, Style};
 use tradeoff_route::cascade::{CheckResult, Checker};
 use tradeoff_route::{BenchTexts, EvalOptions, Problem, RouteEval, Study};
+use tradeoff_serve::LogEntry;
+use tradeoff_store::format_unix;
 
 #[derive(Subcommand)]
 pub enum RouteCmd {
@@ -29,19 +31,29 @@ pub enum RouteCmd {
     /// fallbacks, statuses, latency and routing overhead percentiles; --csv writes every
     /// decision as a table.
     #[command(after_help = "Examples:
-  tradeoff route log                       # ./tradeoff-routing.jsonl
-  tradeoff route log /var/log/tradeoff.jsonl --csv decisions.csv")]
+  tradeoff route log                       # the latest server session in the run store
+  tradeoff route log --sessions            # every session: when, how many requests
+  tradeoff route log --session all --csv decisions.csv
+  tradeoff route log tradeoff-routing.jsonl   # the JSONL file `tradeoff serve --log` writes")]
     Log(LogArgs),
 }
 
 #[derive(clap::Args)]
 pub struct LogArgs {
-    /// The log `tradeoff serve --log` wrote.
-    #[arg(default_value = "tradeoff-routing.jsonl")]
-    file: PathBuf,
+    /// A JSONL log `tradeoff serve --log` wrote [default: the run store's log].
+    file: Option<PathBuf>,
+    /// Which server session of the store's log (see --sessions), or "all" [default: the
+    /// latest].
+    #[arg(long, conflicts_with = "file")]
+    session: Option<String>,
+    /// List the server sessions in the store's log.
+    #[arg(long, conflicts_with = "file")]
+    sessions: bool,
     /// Also write every decision as CSV.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(clap::Args)]
@@ -110,16 +122,71 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The decisions `a` names, and where they came from.
+fn log_entries(a: &LogArgs) -> Result<(Vec<LogEntry>, String)> {
+    if let Some(file) = &a.file {
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "reading {} (the routing log `tradeoff serve --log` writes)",
+                file.display()
+            )
+        })?;
+        let entries = tradeoff_serve::read_log(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        return Ok((entries, file.display().to_string()));
+    }
+    let st = a.store.open()?;
+    let sessions = st.routing_sessions()?;
+    let Some(latest) = sessions.last() else {
+        bail!(
+            "{} holds no routing log yet: `tradeoff serve` writes one (or give a JSONL file)",
+            st.path().display()
+        );
+    };
+    let session = match a.session.as_deref() {
+        Some("all") => None,
+        Some(s) if sessions.iter().any(|x| x.session == s) => Some(s),
+        Some(s) => {
+            bail!("no server session '{s}' in the routing log: see `tradeoff route log --sessions`")
+        }
+        None => Some(latest.session.as_str()),
+    };
+    let entries = st
+        .routing_log(session)?
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            serde_json::from_str(j).with_context(|| format!("routing log record {}", i + 1))
+        })
+        .collect::<Result<Vec<LogEntry>>>()?;
+    let from = match session {
+        Some(s) => format!("session '{s}' of {}", st.path().display()),
+        None => format!("all sessions of {}", st.path().display()),
+    };
+    Ok((entries, from))
+}
+
+fn log_sessions(a: &LogArgs) -> Result<()> {
+    let st = a.store.open()?;
+    println!("{:<36} {:>9}  {:<19}  last", "session", "requests", "first");
+    for s in st.routing_sessions()? {
+        println!(
+            "{:<36} {:>9}  {}  {}",
+            s.session,
+            s.requests,
+            format_unix(s.first_unix),
+            format_unix(s.last_unix)
+        );
+    }
+    Ok(())
+}
+
 fn log(a: LogArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.file).with_context(|| {
-        format!(
-            "reading {} (the routing log `tradeoff serve --log` writes)",
-            a.file.display()
-        )
-    })?;
-    let entries = tradeoff_serve::read_log(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-    println!("{} requests in {}", entries.len(), a.file.display());
+    if a.sessions {
+        return log_sessions(&a);
+    }
+    let (entries, from) = log_entries(&a)?;
+    println!("{} requests in {from}", entries.len());
     let mut by: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     for e in &entries {

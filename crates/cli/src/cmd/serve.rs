@@ -1,16 +1,18 @@
 //! `tradeoff serve`: an OpenAI-compatible endpoint over several variants, routing each request.
 
 use super::runs::StoreArg;
+use super::store_log::StoreLog;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tradeoff_engine::{LoadOptions, LocalEngine, RemoteEngine, Scheduler};
 use tradeoff_route::{Example, Policy, PolicyArgs};
 use tradeoff_serve::openai::Limits;
 use tradeoff_serve::{App, Backend, Options, Remote, Tier};
+use tradeoff_store::{format_unix, now_unix, Store};
 
 #[derive(clap::Args, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,20 +20,23 @@ use tradeoff_serve::{App, Backend, Options, Remote, Tier};
   tradeoff serve --tier small=qwen2.5-coder-0.5b --tier large=qwen2.5-coder-1.5b
   tradeoff serve --tier small=qwen2.5-coder-0.5b --tier big=http://gpu-box:8000/v1#Qwen/Qwen2.5-Coder-7B-Instruct \\
       --policy ngram-logreg --threshold 0.6 --train-run routing-2tier --train-tiers 0.5b,1.5b
+  tradeoff serve --tier q4=demo:q4_0 --tier orig=demo:original   # variants the demo sweep built
   tradeoff serve --config serve.toml
 
 Then any OpenAI client: model \"auto\" routes by the default policy, a variant's name answers
 with that variant, \"router-tokens-150\" routes by prompt tokens at 150. The header
 X-Tradeoff-Variant overrides too. Responses say who answered in X-Tradeoff-Variant and why in
-X-Tradeoff-Reason; every decision goes to the routing log (JSON lines).")]
+X-Tradeoff-Reason; every decision goes to the routing log (JSON lines) and to the run store
+(`tradeoff route log` summarizes the latest server session).")]
 pub struct ServeArgs {
     /// TOML file with any of these options (`tier = [\"small=…\", …]`, `policy = …`);
     /// flags given on the command line win.
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
     config: Option<PathBuf>,
-    /// A variant to serve, cheapest first: NAME=MODEL (catalog name or GGUF path) or
-    /// NAME=http://HOST:PORT/v1#MODEL-ID (an OpenAI-compatible server).
+    /// A variant to serve, cheapest first: NAME=MODEL (catalog name or GGUF path),
+    /// NAME=RUN:VARIANT (a variant a sweep built, by its label in that run, or a part of one)
+    /// or NAME=http://HOST:PORT/v1#MODEL-ID (an OpenAI-compatible server).
     #[arg(long = "tier", value_name = "NAME=MODEL")]
     #[serde(default)]
     tier: Vec<String>,
@@ -118,7 +123,7 @@ fn default_threshold(policy: &str) -> f64 {
 }
 
 /// Loads one tier: an in-process model behind a shared batch, or a remote server.
-fn backend(spec: &str, batch: Option<usize>, max_tokens: usize) -> Result<Arc<dyn Backend>> {
+fn backend(a: &ServeArgs, spec: &str, batch: Option<usize>) -> Result<Arc<dyn Backend>> {
     if spec.starts_with("http://") || spec.starts_with("https://") {
         let (url, model) = match spec.split_once('#') {
             Some((u, m)) => (u, Some(m)),
@@ -127,14 +132,37 @@ fn backend(spec: &str, batch: Option<usize>, max_tokens: usize) -> Result<Arc<dy
         let e = RemoteEngine::connect(url, model)?;
         return Ok(Arc::new(Remote(Arc::new(e))));
     }
+    let path = match spec.split_once(':') {
+        Some((run, label)) if !Path::new(spec).exists() => stored_variant(a, run, label)?,
+        _ => spec.to_string(),
+    };
     let e = LocalEngine::open(
-        spec,
+        &path,
         LoadOptions {
             max_batch: batch,
             ..Default::default()
         },
     )?;
-    Ok(Arc::new(Scheduler::spawn(e, max_tokens)?))
+    Ok(Arc::new(Scheduler::spawn(e, a.max_tokens.unwrap_or(1024))?))
+}
+
+/// The file of variant `label` of sweep run `run` (RUN:LABEL), from the run store.
+fn stored_variant(a: &ServeArgs, run: &str, label: &str) -> Result<String> {
+    let store = a.store.open()?;
+    let r = store.resolve_run(run)?;
+    let variants = store.variants(r.id)?;
+    let v = &tradeoff_route::find_variant(&variants, label)
+        .map_err(|e| anyhow::anyhow!("--tier {run}:{label}: {e}"))?
+        .variant;
+    match &v.artifact_path {
+        Some(p) if p.is_file() => Ok(p.display().to_string()),
+        Some(p) => bail!(
+            "--tier {run}:{label}: variant '{}' was at {}, which is gone: rerun `tradeoff sweep` on the run's config (`tradeoff runs show {run} --config`)",
+            v.label,
+            p.display()
+        ),
+        None => bail!("--tier {run}:{label}: variant '{}' has no file", v.label),
+    }
 }
 
 /// The fixed policies, and the learned ones fitted on a run when one is given.
@@ -213,7 +241,7 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
             bail!("--tier {t}: expected NAME=MODEL, e.g. small=qwen2.5-coder-0.5b");
         };
         eprintln!("loading {name}: {spec}");
-        let mut tier = Tier::new(name, backend(spec, batch, max_tokens)?);
+        let mut tier = Tier::new(name, backend(&a, spec, batch)?);
         tier.timeout = Duration::from_secs_f64(a.timeout.unwrap_or(300.0));
         tier.max_in_flight = a.max_in_flight.unwrap_or(64);
         names.push(name.to_string());
@@ -233,12 +261,16 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
         .clone()
         .unwrap_or_else(|| "tradeoff-routing.jsonl".into());
     let bind = a.bind.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let store_path = a.store.store.clone().unwrap_or_else(Store::default_path);
+    let session = format!("{} pid {}", format_unix(now_unix()), std::process::id());
+    let store_log = StoreLog::start(&store_path, session.clone())?;
     let app = App::new(Options {
         tiers,
         policies,
         default_policy: (policy.clone(), threshold),
         embedder: super::route::embedder(false)?,
         log: Some(log.clone()),
+        sinks: vec![store_log.clone()],
         api_key: a.api_key.clone(),
         limits: Limits {
             max_tokens,
@@ -257,15 +289,18 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
                 format!("cannot listen on {bind}: is another server there? (--bind HOST:PORT)")
             })?;
         eprintln!(
-            "serving {} on http://{}/v1 (auto = {policy} at {threshold}); routing log {}",
+            "serving {} on http://{}/v1 (auto = {policy} at {threshold}); routing log {} and session '{session}' in {}",
             names.join(" < "),
             listener.local_addr()?,
-            log.display()
+            log.display(),
+            store_path.display()
         );
         tradeoff_serve::serve(app, listener, shutdown_signal()).await?;
-        eprintln!("stopped: requests in flight were answered");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    })?;
+    store_log.close();
+    eprintln!("stopped: requests in flight were answered and logged");
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.
