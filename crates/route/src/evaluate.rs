@@ -4,7 +4,7 @@
 //! on the same test problems, so every row of a protocol is comparable.
 
 use crate::cascade::{run_cascade, CascadeRun, Checker};
-use crate::metrics::{best_tier, ci, figures_ci, FiguresCi, Point, Summary, WithCi};
+use crate::metrics::{apgr_delta, best_tier, ci, figures_ci, FiguresCi, Point, Summary, WithCi};
 use crate::policy::{choose, policy, Example, PolicyArgs, Score};
 use crate::study::Study;
 use crate::{Error, Result};
@@ -91,6 +91,10 @@ pub struct Row {
     /// Threshold sweeps: the curve and its figures.
     pub curve: Vec<CurvePoint>,
     pub figures: Option<FiguresCi>,
+    /// APGR minus the random policy's on the same problems, paired bootstrap (curve rows,
+    /// when random is among the policies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apgr_vs_random: Option<WithCi>,
     /// Single points (a fixed threshold, one tier, the oracle, the cascade).
     pub point: Option<PointFigures>,
 }
@@ -306,6 +310,7 @@ fn curve_row(
             })
             .collect(),
         figures: Some(figures_ci(&points, tiers, o.resamples, o.seed)),
+        apgr_vs_random: None,
         point: None,
     }
 }
@@ -324,6 +329,7 @@ fn point_row(
         note,
         curve: Vec::new(),
         figures: None,
+        apgr_vs_random: None,
         point: Some(point_figures(p, tiers, o.resamples, o.seed)),
     }
 }
@@ -345,6 +351,7 @@ fn eval_protocol(
         Protocol::KFold { bench, k } => format!("the other {}/{k} of {bench}", k - 1),
         Protocol::Cross { train, .. } => format!("all of {train}"),
     };
+    let mut curves: Vec<Vec<Point>> = Vec::new();
     for name in &opts.policies {
         let HeldOut {
             order,
@@ -364,7 +371,19 @@ fn eval_protocol(
             "nothing (fixed rule)".into()
         };
         let label = policy(name, &opts.args)?.name();
-        rows.push(curve_row(label, saw, unit, points, &tier_pts, opts));
+        rows.push(curve_row(label, saw, unit, points.clone(), &tier_pts, opts));
+        curves.push(points);
+    }
+    if let Some(r) = opts.policies.iter().position(|p| p == "random") {
+        for (row, pts) in rows.iter_mut().zip(&curves) {
+            row.apgr_vs_random = Some(apgr_delta(
+                pts,
+                &curves[r],
+                &tier_pts,
+                opts.resamples,
+                opts.seed,
+            ));
+        }
     }
     // The seed's rule at its own threshold.
     let seed_rule = point_of(

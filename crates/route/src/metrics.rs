@@ -227,6 +227,39 @@ pub fn figures_ci(points: &[Point], tiers: &[Point], resamples: usize, seed: u64
     }
 }
 
+/// `a`'s APGR minus `b`'s on the same test problems, with a paired percentile-bootstrap
+/// interval: both routers are judged on every resample, so the interval is about their
+/// difference, which two marginal intervals that overlap cannot settle.
+pub fn apgr_delta(
+    a: &[Point],
+    b: &[Point],
+    tiers: &[Point],
+    resamples: usize,
+    seed: u64,
+) -> WithCi {
+    let n = tiers[0].passed.len();
+    let at = |idx: &[usize]| {
+        let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
+        let apgr = |pts: &[Point]| {
+            let s: Vec<Summary> = pts.iter().map(|p| p.summary(idx)).collect();
+            figures(&s, &t).apgr
+        };
+        apgr(a) - apgr(b)
+    };
+    let all: Vec<usize> = (0..n).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let draws: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+            at(&idx)
+        })
+        .collect();
+    WithCi {
+        value: at(&all),
+        ci95: ci(draws),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,13 +319,27 @@ mod tests {
             )
         });
         let f = figures_ci(
-            &[small.clone(), oracle, large.clone()],
-            &[small, large],
+            &[small.clone(), oracle.clone(), large.clone()],
+            &[small.clone(), large.clone()],
             200,
             7,
         );
         let (lo, hi) = f.apgr.ci95.unwrap();
         assert!(lo <= f.apgr.value && f.apgr.value <= hi, "{f:?}");
         assert!(lo < hi);
+        // Adding the oracle's point to the tiers' line: a difference whose paired interval is
+        // above zero; a router against itself: exactly zero on every resample.
+        let tiers = [small.clone(), large.clone()];
+        let with_oracle = [small.clone(), oracle.clone(), large.clone()];
+        let d = apgr_delta(&with_oracle, &tiers, &tiers, 200, 7);
+        assert!(d.ci95.unwrap().0 > 0.0, "{d:?}");
+        let same = apgr_delta(
+            std::slice::from_ref(&oracle),
+            std::slice::from_ref(&oracle),
+            &tiers,
+            200,
+            7,
+        );
+        assert_eq!((same.value, same.ci95), (0.0, Some((0.0, 0.0))));
     }
 }

@@ -537,6 +537,15 @@ fn with_ci(w: &tradeoff_route::metrics::WithCi) -> String {
     }
 }
 
+/// A difference in percentage points with its interval: "+23.1 [5.2, 41.0]".
+fn signed_ci(w: &tradeoff_route::metrics::WithCi) -> String {
+    let pp = |x: f64| format!("{:+.1}", 100.0 * x);
+    match w.ci95 {
+        Some((lo, hi)) => format!("{} [{}, {}]", pp(w.value), pp(lo), pp(hi)),
+        None => pp(w.value),
+    }
+}
+
 fn print_eval(ev: &RouteEval) {
     println!(
         "run '{}': {} problems ({})",
@@ -579,6 +588,24 @@ fn print_eval(ev: &RouteEval) {
                 with_ci(&f.cpt80),
                 with_ci(&f.aiq),
                 with_ci(&f.saved95)
+            );
+        }
+        let vs: Vec<String> = p
+            .rows
+            .iter()
+            .filter(|r| r.name != "random")
+            .filter_map(|r| {
+                Some(format!(
+                    "{} {}",
+                    r.name,
+                    signed_ci(r.apgr_vs_random.as_ref()?)
+                ))
+            })
+            .collect();
+        if !vs.is_empty() {
+            println!(
+                "  APGR minus random's, paired bootstrap (above zero: better than random): {}",
+                vs.join("; ")
             );
         }
         println!(
