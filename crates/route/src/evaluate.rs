@@ -4,7 +4,9 @@
 //! on the same test problems, so every row of a protocol is comparable.
 
 use crate::cascade::{run_cascade, CascadeRun, Checker};
-use crate::metrics::{apgr_delta, best_tier, ci, figures_ci, FiguresCi, Point, Summary, WithCi};
+use crate::metrics::{
+    apgr_delta, best_tier, bootstrap, ci, figures_ci, FiguresCi, Point, Summary, WithCi,
+};
 use crate::policy::{choose, policy, Example, PolicyArgs, Score};
 use crate::study::Study;
 use crate::{Error, Result};
@@ -257,24 +259,14 @@ fn subset(p: &Point, idx: &[usize]) -> Point {
 }
 
 fn point_figures(p: &Point, tiers: &[Point], resamples: usize, seed: u64) -> PointFigures {
-    let all: Vec<usize> = (0..p.passed.len()).collect();
-    let ratios = |idx: &[usize]| {
+    let n = p.passed.len();
+    let ((q, c), draws) = bootstrap(n, resamples, seed, |idx| {
         let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
         let (s, b) = (p.summary(idx), best_tier(&t));
         (s.quality / b.quality, s.cost / b.cost)
-    };
-    let (q, c) = ratios(&all);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let n = all.len();
-    let draws: Vec<(f64, f64)> = (0..resamples)
-        .map(|_| {
-            let idx: Vec<usize> = (0..n)
-                .map(|_| rand::Rng::random_range(&mut rng, 0..n))
-                .collect();
-            ratios(&idx)
-        })
-        .collect();
+    });
     let ci = |f: fn(&(f64, f64)) -> f64| ci(draws.iter().map(f).collect());
+    let all: Vec<usize> = (0..n).collect();
     PointFigures {
         summary: p.summary(&all),
         quality_vs_best: WithCi {

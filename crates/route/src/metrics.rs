@@ -197,23 +197,32 @@ pub(crate) fn ci(mut xs: Vec<f64>) -> Option<(f64, f64)> {
     Some((percentile(&xs, 0.025), percentile(&xs, 0.975)))
 }
 
-/// The figures on all problems, with percentile-bootstrap intervals from `resamples` draws.
-pub fn figures_ci(points: &[Point], tiers: &[Point], resamples: usize, seed: u64) -> FiguresCi {
-    let n = tiers[0].passed.len();
+/// `at` on all `n` problems, and on each of `resamples` bootstrap draws of them (the same draws
+/// for the same seed, so figures computed with one seed are paired).
+pub(crate) fn bootstrap<T>(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    at: impl Fn(&[usize]) -> T,
+) -> (T, Vec<T>) {
     let all: Vec<usize> = (0..n).collect();
-    let at = |idx: &[usize]| {
-        let p: Vec<Summary> = points.iter().map(|p| p.summary(idx)).collect();
-        let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
-        figures(&p, &t)
-    };
-    let full = at(&all);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let draws: Vec<Figures> = (0..resamples)
+    let draws = (0..resamples)
         .map(|_| {
             let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
             at(&idx)
         })
         .collect();
+    (at(&all), draws)
+}
+
+/// The figures on all problems, with percentile-bootstrap intervals from `resamples` draws.
+pub fn figures_ci(points: &[Point], tiers: &[Point], resamples: usize, seed: u64) -> FiguresCi {
+    let (full, draws) = bootstrap(tiers[0].passed.len(), resamples, seed, |idx| {
+        let p: Vec<Summary> = points.iter().map(|p| p.summary(idx)).collect();
+        let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
+        figures(&p, &t)
+    });
     let with = |value: f64, f: fn(&Figures) -> f64| WithCi {
         value,
         ci95: ci(draws.iter().map(f).collect()),
@@ -237,25 +246,16 @@ pub fn apgr_delta(
     resamples: usize,
     seed: u64,
 ) -> WithCi {
-    let n = tiers[0].passed.len();
-    let at = |idx: &[usize]| {
+    let (value, draws) = bootstrap(tiers[0].passed.len(), resamples, seed, |idx| {
         let t: Vec<Summary> = tiers.iter().map(|t| t.summary(idx)).collect();
         let apgr = |pts: &[Point]| {
             let s: Vec<Summary> = pts.iter().map(|p| p.summary(idx)).collect();
             figures(&s, &t).apgr
         };
         apgr(a) - apgr(b)
-    };
-    let all: Vec<usize> = (0..n).collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let draws: Vec<f64> = (0..resamples)
-        .map(|_| {
-            let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
-            at(&idx)
-        })
-        .collect();
+    });
     WithCi {
-        value: at(&all),
+        value,
         ci95: ci(draws),
     }
 }
