@@ -27,7 +27,8 @@ struct Cli {
     /// on it.
     #[arg(long, global = true, env = "TRADEOFF_BATCH")]
     batch: Option<usize>,
-    /// More log output (-v: info, -vv: debug). RUST_LOG overrides.
+    /// More log output (-v: info, -vv: debug; RUST_LOG overrides), and an error's causes one
+    /// per line.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 }
@@ -88,8 +89,39 @@ pub fn load_engine(
     )?)
 }
 
+/// An error as the user sees it: one line, `error: ` and the chain of causes joined by `: `
+/// (line breaks inside a message folded into spaces); with `-v`, one line per cause.
+fn error_text(e: &anyhow::Error, verbose: bool) -> String {
+    let fold = |m: String| {
+        m.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if verbose {
+        let mut s = format!("error: {}", fold(e.to_string()));
+        for cause in e.chain().skip(1) {
+            s.push_str(&format!("\n  caused by: {}", fold(cause.to_string())));
+        }
+        s
+    } else {
+        format!("error: {}", fold(format!("{e:#}")))
+    }
+}
+
 fn main() -> ExitCode {
+    // Errors are messages for users, never backtraces, whatever RUST_BACKTRACE says: candle's
+    // errors capture a backtrace when it is set and print it as part of their message
+    // (`Error::WithBacktrace`), and anyhow captures one too. RUST_LIB_BACKTRACE=0 turns off
+    // those library captures (std::backtrace::Backtrace::capture) while a panic still prints
+    // its backtrace under RUST_BACKTRACE; an explicit RUST_LIB_BACKTRACE is left as it is.
+    // Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
+    let verbose = cli.verbose > 0;
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -122,7 +154,7 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", error_text(&e, verbose));
             ExitCode::FAILURE
         }
     }

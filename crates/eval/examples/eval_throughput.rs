@@ -234,7 +234,7 @@ fn reference_side(
             Ok((1, usize::from(v["passed"] == true)))
         })
         .collect::<Result<Vec<(usize, usize)>>>()?;
-    // The same estimator and bootstrap (1000 resamples, seed 0) as tradeoff's records.
+    // The same estimator and interval (one sample per problem: Wilson) as tradeoff's records.
     let m = pass_at_k_metrics(&counts, &[1], 1000, 0)
         .pop()
         .context("no samples scored")?;

@@ -1,5 +1,5 @@
 //! tradeoff's evaluation harness: benchmarks, prompting, a sandbox for generated code, and
-//! pass@k with bootstrap confidence intervals.
+//! pass@k with confidence intervals (Wilson score or bootstrap over problems).
 //!
 //! ```text
 //! Benchmark ──prompt──▶ Engine::generate_many ──answers──▶ Benchmark::solution/program

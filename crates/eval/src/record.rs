@@ -14,7 +14,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Metric {
     pub name: String,
     pub value: f64,
-    /// 95% confidence interval (bootstrap over problems for quality metrics).
+    /// 95% confidence interval over problems for quality metrics (pass@k: Wilson where each
+    /// problem has exactly k samples, else a bootstrap; see `passk::pass_at_k_ci`).
     pub ci95: Option<(f64, f64)>,
     /// How many units (problems, requests) the value is over.
     pub n: Option<usize>,

@@ -33,7 +33,8 @@ pub struct EvalOptions {
     pub jobs: usize,
     /// Only the first N problems (quick checks).
     pub limit: Option<usize>,
-    /// Bootstrap resamples for the confidence intervals (0: none).
+    /// Bootstrap resamples for the confidence intervals (0: none, except pass@k's Wilson
+    /// intervals, which need no resampling).
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     pub seed: u64,

@@ -16,10 +16,11 @@ pub struct Options {
     pub quality: Vec<String>,
     /// Cost metrics for the frontiers. Empty: every perf metric, and `size_bytes`.
     pub costs: Vec<String>,
-    /// Bootstrap resamples for the paired Δ intervals.
+    /// Bootstrap resamples for the paired Δ intervals where problems have several samples.
     pub bootstrap: usize,
     pub seed: u64,
-    /// Significance level of the McNemar test.
+    /// Family-wise significance level of the McNemar tests (Holm-corrected over the report's
+    /// comparisons with the baseline).
     pub alpha: f64,
 }
 
@@ -56,13 +57,19 @@ pub struct VariantInfo {
 pub struct Comparison {
     /// variant − baseline.
     pub delta: f64,
-    /// Paired-bootstrap 95% interval of Δpass@1 over the problems both ran.
+    /// Paired 95% interval of Δpass@1 over the problems both ran: Newcombe's (method 10)
+    /// where every problem has one sample in both, else a paired bootstrap (Newcombe's where
+    /// that has zero width).
     pub delta_ci: Option<(f64, f64)>,
-    /// Exact McNemar on each problem's first sample.
+    /// Exact McNemar on each problem's first sample (the lowest sample index stored).
     pub mcnemar: Option<McNemar>,
+    /// The McNemar p-value after Holm's step-down correction over every McNemar test of the
+    /// report (all variants and benchmarks against the one baseline).
+    #[serde(default)]
+    pub p_holm: Option<f64>,
     /// Problems where both agree (both pass or both fail), with its Wilson 95% interval.
     pub agreement: Option<Rate>,
-    /// McNemar p < alpha; `None` where no paired test applies.
+    /// Holm-adjusted McNemar p <= alpha; `None` where no paired test applies.
     pub significant: Option<bool>,
 }
 
@@ -195,7 +202,14 @@ fn compare(base: &Outcomes, var: &Outcomes, opts: &Options) -> Option<Comparison
     }
     let b: Vec<f64> = common.iter().map(|t| pass_fraction(&base[*t])).collect();
     let v: Vec<f64> = common.iter().map(|t| pass_fraction(&var[*t])).collect();
-    let (delta, ci) = stats::paired_delta(&b, &v, opts.bootstrap, opts.seed)?;
+    let single = common
+        .iter()
+        .all(|t| base[*t].len() == 1 && var[*t].len() == 1);
+    let (delta, ci) = if single {
+        stats::paired_newcombe(&b, &v)?
+    } else {
+        stats::paired_delta(&b, &v, opts.bootstrap, opts.seed)?
+    };
     let firsts: Vec<(bool, bool)> = common.iter().map(|t| (base[*t][0], var[*t][0])).collect();
     let m = stats::mcnemar_exact(firsts.iter().copied());
     let agree = firsts.iter().filter(|(x, y)| x == y).count();
@@ -203,9 +217,47 @@ fn compare(base: &Outcomes, var: &Outcomes, opts: &Options) -> Option<Comparison
         delta,
         delta_ci: Some(ci),
         mcnemar: Some(m),
+        // Set by `apply_holm` once every comparison of the report is known.
+        p_holm: None,
         agreement: Some(Rate::new(agree, firsts.len())),
-        significant: Some(m.p_value < opts.alpha),
+        significant: None,
     })
+}
+
+/// Holm's correction over every McNemar test of the report: each comparison's adjusted
+/// p-value, and whether it is at most `alpha`.
+fn apply_holm(rows: &mut [Row], alpha: f64) {
+    let tested: Vec<&mut Comparison> = rows
+        .iter_mut()
+        .filter_map(|r| r.vs_baseline.as_mut())
+        .filter(|c| c.mcnemar.is_some())
+        .collect();
+    let p: Vec<f64> = tested
+        .iter()
+        .map(|c| c.mcnemar.expect("filtered").p_value)
+        .collect();
+    for (c, adj) in tested.into_iter().zip(stats::holm(&p)) {
+        c.p_holm = Some(adj);
+        c.significant = Some(adj <= alpha);
+    }
+}
+
+/// The 95% interval of a bench result's pass@k from its per-problem outcomes: Wilson where
+/// each problem has exactly k samples, else the record's own (bootstrap) interval unless that
+/// has zero width ([`tradeoff_eval::passk::pass_at_k_ci`]). Records written before these rules
+/// had a bootstrap interval even for one sample per problem, which can be [0, 0].
+fn pass_at_k_ci(metric: &str, stored: Option<(f64, f64)>, outs: &Outcomes) -> Option<(f64, f64)> {
+    let k = metric.strip_prefix("pass@").and_then(|k| k.parse().ok());
+    let counts: Vec<(usize, usize)> = outs
+        .values()
+        .map(|s| (s.len(), s.iter().filter(|&&p| p).count()))
+        .collect();
+    match k {
+        Some(k) if k >= 1 && !counts.is_empty() && counts.iter().all(|&(n, _)| n >= k) => {
+            tradeoff_eval::passk::pass_at_k_ci(&counts, k, |_| stored)
+        }
+        _ => stored,
+    }
 }
 
 /// Builds the report of `run`.
@@ -324,6 +376,7 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
                             delta: m.value - bm.value,
                             delta_ci: None,
                             mcnemar: None,
+                            p_holm: None,
                             agreement: None,
                             significant: None,
                         }),
@@ -340,7 +393,10 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
                 result: r.name.clone(),
                 metric: m.name.clone(),
                 value: m.value,
-                ci95: m.ci95,
+                ci95: match outs.get(&(r.name.clone(), r.variant.clone())) {
+                    Some(o) if r.kind == Kind::Bench => pass_at_k_ci(&m.name, m.ci95, o),
+                    _ => m.ci95,
+                },
                 n: m.n,
                 unit: m.unit.clone(),
                 higher_is_better: m.higher_is_better,
@@ -356,6 +412,7 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         .map(|(i, v)| (v.id.as_str(), i))
         .collect();
     rows.sort_by_key(|r| (r.kind, r.result.clone(), order[r.variant.as_str()]));
+    apply_holm(&mut rows, opts.alpha);
 
     let frontiers = frontiers(&infos, &rows, opts, &mut notes);
     let heatmaps = heatmaps(&infos, &outs);

@@ -24,6 +24,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "mcnemar_only_baseline",
     "mcnemar_only_variant",
     "mcnemar_p",
+    "mcnemar_p_holm",
     "significant",
     "agreement",
     "agreement_ci_lo",
@@ -73,6 +74,7 @@ pub fn csv(r: &Report) -> String {
             m.map(|m| m.only_baseline.to_string()).unwrap_or_default(),
             m.map(|m| m.only_variant.to_string()).unwrap_or_default(),
             num(m.map(|m| m.p_value)),
+            num(c.and_then(|c| c.p_holm)),
             c.and_then(|c| c.significant)
                 .map(|s| s.to_string())
                 .unwrap_or_default(),

@@ -169,7 +169,7 @@ fn summary(s: &mut String, r: &Report) {
 }
 
 fn table(s: &mut String, r: &Report) {
-    s.push_str("<h2>All metrics</h2><div class=\"scroll\"><table><tr><th>variant</th><th>kind</th><th>result</th><th>metric</th><th>value [95% CI]</th><th>n</th><th>Δ vs baseline [95% CI]</th><th>McNemar (base only / variant only, p)</th><th>agreement [95% CI]</th></tr>");
+    s.push_str("<h2>All metrics</h2><div class=\"scroll\"><table><tr><th>variant</th><th>kind</th><th>result</th><th>metric</th><th>value [95% CI]</th><th>n</th><th>Δ vs baseline [95% CI]</th><th>McNemar (base only / variant only, p, Holm p)</th><th>agreement [95% CI]</th></tr>");
     for row in &r.rows {
         let base = row.role == Role::Baseline;
         let (d, mc, agree) = match &row.vs_baseline {
@@ -179,11 +179,14 @@ fn table(s: &mut String, r: &Report) {
                     .map(|m| {
                         let sig = c.significant == Some(true);
                         format!(
-                            "{} / {}, <span class=\"{}\">p = {}{}</span>",
+                            "{} / {}, <span class=\"{}\">p = {}{}{}</span>",
                             m.only_baseline,
                             m.only_variant,
                             if sig { "sig" } else { "ns" },
                             p_value(m.p_value),
+                            c.p_holm
+                                .map(|p| format!(", Holm p = {}", p_value(p)))
+                                .unwrap_or_default(),
                             if sig { " *" } else { "" }
                         )
                     })
@@ -210,10 +213,20 @@ fn table(s: &mut String, r: &Report) {
             esc(&d),
         );
     }
+    let tests = r
+        .rows
+        .iter()
+        .filter(|row| {
+            row.vs_baseline
+                .as_ref()
+                .is_some_and(|c| c.mcnemar.is_some())
+        })
+        .count();
     let _ = write!(
         s,
-        "</table></div><p class=\"meta\">↑ higher is better, ↓ lower is better. * = McNemar p &lt; {}. Exported as CSV and JSON beside this file.</p>",
-        r.options.alpha
+        "</table></div><p class=\"meta\">↑ higher is better, ↓ lower is better. * = McNemar p ≤ {} after Holm's correction over the report's {tests} McNemar test{} (each on the first sample of every problem). Exported as CSV and JSON beside this file.</p>",
+        r.options.alpha,
+        if tests == 1 { "" } else { "s" },
     );
 }
 
@@ -252,12 +265,12 @@ fn method(s: &mut String, r: &Report) {
     let _ = write!(
         s,
         "<h2>Method</h2><ul>\
-<li>Intervals are 95%: from each record (bootstrap over problems for pass@k), paired bootstrap ({} resamples, seed {}) for Δpass@1, Wilson for rates.</li>\
-<li>Δpass@1 is paired: each problem's pass fraction for the variant minus the baseline's, over the problems both ran, resampled together.</li>\
-<li>McNemar: exact two-sided binomial test on the problems where exactly one of baseline and variant passed (first sample of each).</li>\
+<li>Intervals are 95%. pass@k: Wilson score interval over problems where each problem has exactly k samples (pass@1 with one sample per problem is a binomial proportion), otherwise the record's percentile bootstrap over problems, replaced by the Wilson interval of the mean where it has zero width. Rates: Wilson.</li>\
+<li>Δpass@1 is paired: each problem's pass fraction for the variant minus the baseline's, over the problems both ran. Its interval is Newcombe's (1998, method 10: the two Wilson intervals combined with the pairs' correlation) where every problem has one sample in both, otherwise a paired bootstrap ({} resamples, seed {}) that resamples problems together, with Newcombe's interval where the bootstrap has zero width.</li>\
+<li>McNemar: exact two-sided binomial test on the problems where exactly one of baseline and variant passed, on the first sample of each problem (the lowest sample index) even where there are several. Significance is judged on Holm's step-down adjusted p-values over every McNemar test in this report (all variants and benchmarks against the one baseline), at family-wise level {}.</li>\
 <li>Pareto frontier: variants no other variant matches or beats on both quality and cost, and beats on one.</li>\
 <li>Hull AUC (RouterBench's AIQ): area under the non-decreasing convex hull of the (cost, quality) points with cost rescaled to [0, 1]; higher means more quality across budgets. Only for higher-is-better quality metrics.</li>\
 </ul>",
-        r.options.bootstrap, r.options.seed
+        r.options.bootstrap, r.options.seed, r.options.alpha
     );
 }

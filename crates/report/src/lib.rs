@@ -1,11 +1,12 @@
 //! Trade-off analysis of a stored run and its outputs.
 //!
 //! [`analyse`] turns a run from the store into a [`Report`]: every variant × metric with its
-//! 95% CI, paired comparisons against the baseline (Δpass@1 with a paired-bootstrap CI, exact
-//! McNemar on per-problem pass/fail), Pareto frontiers for each quality × cost pair with the
-//! area under the cost–quality hull, and the per-problem outcome matrix. [`write`] renders it
-//! as self-contained HTML, CSV and JSON (and PDF when a headless Chromium is installed);
-//! [`mlflow`] exports the run to an MLflow tracking server.
+//! 95% CI, paired comparisons against the baseline (Δpass@1 with Newcombe's paired CI for one
+//! sample per problem or a paired-bootstrap CI, exact McNemar on each problem's first sample
+//! with Holm's correction across the report), Pareto frontiers for each quality × cost pair
+//! with the area under the cost–quality hull, and the per-problem outcome matrix. [`write`]
+//! renders it as self-contained HTML, CSV and JSON (and PDF when a headless Chromium is
+//! installed); [`mlflow`] exports the run to an MLflow tracking server.
 
 mod analysis;
 mod export;

@@ -461,6 +461,9 @@ pub fn export(
                 if let Some(mc) = c.mcnemar {
                     metrics.push((format!("{k}.mcnemar_p"), mc.p_value));
                 }
+                if let Some(p) = c.p_holm {
+                    metrics.push((format!("{k}.mcnemar_p_holm"), p));
+                }
             }
         }
         metrics.retain(|(_, x)| x.is_finite());

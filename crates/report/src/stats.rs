@@ -1,10 +1,10 @@
-//! The statistics behind the report: Pareto frontiers, the exact McNemar test, paired bootstrap
-//! intervals, Wilson intervals for rates, and the area under the cost–quality hull.
+//! The statistics behind the report: Pareto frontiers, the exact McNemar test with Holm's
+//! correction, paired intervals of Δpass@1 (Newcombe's for one sample per problem, bootstrap
+//! otherwise), Wilson intervals for rates, and the area under the cost–quality hull.
 
 use serde::{Deserialize, Serialize};
-
-/// The z of a two-sided 95% interval.
-const Z95: f64 = 1.959_963_984_540_054;
+pub use tradeoff_eval::passk::wilson;
+use tradeoff_eval::passk::{mean, wilson_score};
 
 /// Indices of the points no other point dominates, ordered by cost from best to worst.
 /// A point dominates another when it is at least as good on both axes and strictly better on
@@ -94,8 +94,28 @@ pub fn binom_two_sided_half(k: usize, n: usize) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// Holm's (1979) step-down adjustment of the p-values of a family of tests: the j-th smallest
+/// becomes `max over i <= j of min(1, (m - i + 1) p_(i))`. Returned in the input's order; a
+/// test is rejected at level α iff its adjusted p-value is at most α, which is Holm's
+/// procedure (compare the j-th smallest with α/(m − j + 1), stop at the first that fails).
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![f64::NAN; m];
+    let mut running = 0.0_f64;
+    for (j, &i) in order.iter().enumerate() {
+        running = running.max(((m - j) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 /// Mean of `variant[i] - baseline[i]` and its paired-bootstrap 95% interval: problems are
 /// resampled together, so what both got right or wrong cancels. Deterministic for a seed.
+/// Where the bootstrap interval has zero width (the same difference on every problem, e.g.
+/// both variants agree everywhere) [`paired_newcombe`]'s replaces it. None without problems
+/// or resamples.
 pub fn paired_delta(
     baseline: &[f64],
     variant: &[f64],
@@ -104,20 +124,77 @@ pub fn paired_delta(
 ) -> Option<(f64, (f64, f64))> {
     assert_eq!(baseline.len(), variant.len(), "paired samples");
     let d: Vec<f64> = variant.iter().zip(baseline).map(|(v, b)| v - b).collect();
-    let ci = tradeoff_eval::passk::bootstrap_ci(&d, resamples, seed)?;
-    Some((tradeoff_eval::passk::mean(&d), ci))
+    match tradeoff_eval::passk::bootstrap_ci(&d, resamples, seed)? {
+        (lo, hi) if lo == hi => paired_newcombe(baseline, variant),
+        ci => Some((mean(&d), ci)),
+    }
 }
 
-/// Wilson score 95% interval of a rate `k/n`.
-pub fn wilson(k: usize, n: usize) -> Option<(f64, f64)> {
+/// Mean of `variant[i] - baseline[i]` over per-problem pass fractions in [0, 1], with
+/// [`newcombe_paired`]'s 95% interval of the table they make: problem `i` counts `min(b, v)`
+/// as both passed, `v - b` (if positive) as only the variant, `b - v` (if positive) as only
+/// the baseline, the rest as neither. With one sample per problem that is the usual 2×2 table
+/// of paired pass/fail outcomes. None without problems.
+pub fn paired_newcombe(baseline: &[f64], variant: &[f64]) -> Option<(f64, (f64, f64))> {
+    assert_eq!(baseline.len(), variant.len(), "paired samples");
+    let (mut both, mut only_v, mut only_b) = (0.0, 0.0, 0.0);
+    for (&b, &v) in baseline.iter().zip(variant) {
+        both += b.min(v);
+        only_v += (v - b).max(0.0);
+        only_b += (b - v).max(0.0);
+    }
+    let n = baseline.len() as f64;
+    let neither = (n - both - only_v - only_b).max(0.0);
+    let ci = newcombe_paired(both, only_v, only_b, neither)?;
+    Some(((only_v - only_b) / n, ci))
+}
+
+/// Newcombe's (1998, method 10) 95% interval for the difference `p1 - p2` of paired
+/// proportions, `p1 = (both + only_first) / n`, `p2 = (both + only_second) / n`: the two
+/// Wilson score intervals combined by square-and-add, with the correlation of the pairs
+/// estimated by Newcombe's corrected φ: `(AD − BC − n/2) / √(product of the row and column
+/// totals)` when `AD − BC > n/2`, 0 when `0 ≤ AD − BC ≤ n/2`, `(AD − BC) / √(…)` when
+/// negative, and 0 when a total is 0. Never of zero width when `n > 0`; None when `n` is 0.
+pub fn newcombe_paired(
+    both: f64,
+    only_first: f64,
+    only_second: f64,
+    neither: f64,
+) -> Option<(f64, f64)> {
+    let nf = both + only_first + only_second + neither;
+    let n = nf.round() as usize;
     if n == 0 {
         return None;
     }
-    let (nf, p) = (n as f64, k as f64 / n as f64);
-    let z2 = Z95 * Z95;
-    let centre = (p + z2 / (2.0 * nf)) / (1.0 + z2 / nf);
-    let half = Z95 / (1.0 + z2 / nf) * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt();
-    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+    let (p1, p2) = ((both + only_first) / nf, (both + only_second) / nf);
+    let (l1, u1) = wilson_score(p1, n)?;
+    let (l2, u2) = wilson_score(p2, n)?;
+    let totals = [
+        both + only_first,
+        only_second + neither,
+        both + only_second,
+        only_first + neither,
+    ];
+    let phi = if totals.iter().any(|&t| t <= 0.0) {
+        0.0
+    } else {
+        let ad_bc = both * neither - only_first * only_second;
+        let root = totals.iter().product::<f64>().sqrt();
+        if ad_bc > nf / 2.0 {
+            (ad_bc - nf / 2.0) / root
+        } else if ad_bc >= 0.0 {
+            0.0
+        } else {
+            ad_bc / root
+        }
+    };
+    // x² − 2φxy + y² ≥ (x − y)² ≥ 0 as |φ| ≤ 1; the max only absorbs rounding.
+    let spread = |x: f64, y: f64| (x * x - 2.0 * phi * x * y + y * y).max(0.0).sqrt();
+    let d = p1 - p2;
+    Some((
+        (d - spread(p1 - l1, u2 - p2)).max(-1.0),
+        (d + spread(u1 - p1, p2 - l2)).min(1.0),
+    ))
 }
 
 /// RouterBench's AIQ: the area under the non-decreasing convex hull of the (cost, quality)
@@ -281,10 +358,13 @@ mod tests {
         close(a.0, -0.2);
         assert!(a.1 .0 < -0.2 && a.1 .1 > -0.2 && a.1 .1 <= 0.0, "{a:?}");
         assert_ne!(a.1, paired_delta(&base, &var, 1000, 8).unwrap().1);
-        // Identical outcomes: a zero-width interval at zero.
-        assert_eq!(
-            paired_delta(&base, &base, 200, 1).unwrap(),
-            (0.0, (0.0, 0.0))
+        // Identical outcomes: the bootstrap collapses to [0, 0]; Newcombe's interval of the
+        // table (7 both, 3 neither) replaces it.
+        let (d, (lo, hi)) = paired_delta(&base, &base, 200, 1).unwrap();
+        assert_eq!(d, 0.0);
+        assert!(
+            (hi - 0.200_192_888_950_248).abs() < 1e-12 && lo == -hi,
+            "{lo} {hi}"
         );
         assert!(paired_delta(&[], &[], 100, 1).is_none());
     }
@@ -299,5 +379,65 @@ mod tests {
         assert_eq!(lo, 0.0);
         assert!(hi > 0.1 && hi < 0.2);
         assert!(wilson(0, 0).is_none());
+    }
+
+    #[test]
+    fn newcombe_paired_interval() {
+        let near = |(lo, hi): (f64, f64), (a, b): (f64, f64)| {
+            assert!(
+                (lo - a).abs() < 1e-12 && (hi - b).abs() < 1e-12,
+                "{lo} {hi}"
+            );
+        };
+        // Cavo et al. 2012 in Fagerland, Lydersen & Laake, "Statistical Analysis of
+        // Contingency Tables", ch. 8 (R contingencytables: Newcombe square-and-add, estimate
+        // -0.0621, 95% CI -0.1186 to -0.0046); the digits from an independent Python
+        // computation of method 10.
+        near(
+            newcombe_paired(59.0, 6.0, 16.0, 80.0).unwrap(),
+            (-0.118_621_195_638_710, -0.004_625_113_933_050),
+        );
+        // Bentur et al. 2009, same book: AD − BC < 0, φ kept negative.
+        near(
+            newcombe_paired(1.0, 1.0, 7.0, 12.0).unwrap(),
+            (-0.506_920_226_686_141, -0.025_559_124_164_860),
+        );
+        // AD − BC > n/2: the corrected φ.
+        near(
+            newcombe_paired(10.0, 15.0, 5.0, 20.0).unwrap(),
+            (0.025_838_416_549_251, 0.356_936_571_659_193),
+        );
+        // Ten problems both fail (or both pass): not [0, 0] but ± Wilson's half-width.
+        near(
+            newcombe_paired(0.0, 0.0, 0.0, 10.0).unwrap(),
+            (-0.277_532_799_862_889, 0.277_532_799_862_889),
+        );
+        near(
+            newcombe_paired(10.0, 0.0, 0.0, 0.0).unwrap(),
+            (-0.277_532_799_862_889, 0.277_532_799_862_889),
+        );
+        assert!(newcombe_paired(0.0, 0.0, 0.0, 0.0).is_none());
+        // From per-problem outcomes: variant minus baseline.
+        let (d, ci) = paired_newcombe(&[0.0, 1.0, 1.0, 0.0], &[1.0, 1.0, 0.0, 1.0]).unwrap();
+        assert_eq!(d, 0.25);
+        near(ci, newcombe_paired(1.0, 2.0, 1.0, 0.0).unwrap());
+        let (d, ci) = paired_newcombe(&[0.0; 10], &[0.0; 10]).unwrap();
+        assert_eq!(d, 0.0);
+        near(ci, (-0.277_532_799_862_889, 0.277_532_799_862_889));
+    }
+
+    #[test]
+    fn holm_step_down() {
+        let p = [0.01, 0.04, 0.03, 0.005];
+        let adj = holm(&p);
+        for (a, want) in adj.iter().zip([0.03, 0.06, 0.06, 0.02]) {
+            assert!((a - want).abs() < 1e-15, "{adj:?}");
+        }
+        let reject: Vec<bool> = adj.iter().map(|&a| a <= 0.05).collect();
+        assert_eq!(reject, [true, false, false, true]);
+        // One test: unchanged; large ones cap at 1.
+        assert_eq!(holm(&[0.2]), vec![0.2]);
+        assert_eq!(holm(&[0.6, 0.9]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
     }
 }

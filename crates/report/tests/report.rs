@@ -44,6 +44,12 @@ fn paired_comparisons_against_the_baseline() {
     assert!((q4.delta - (-0.25)).abs() < 1e-12);
     let (lo, hi) = q4.delta_ci.unwrap();
     assert!(lo < -0.25 && -0.25 < hi && hi <= 0.05, "{lo} {hi}");
+    // One sample per problem: Newcombe's paired interval of the 2×2 table (9 both, 1 only q4,
+    // 6 only the baseline, 4 neither).
+    assert_eq!(
+        (lo, hi),
+        stats::newcombe_paired(9.0, 1.0, 6.0, 4.0).unwrap()
+    );
     let a = q4.agreement.unwrap();
     assert_eq!((a.k, a.n), (13, 20));
     assert!(a.ci95.unwrap().0 < 0.65 && a.ci95.unwrap().1 > 0.65);
@@ -53,6 +59,22 @@ fn paired_comparisons_against_the_baseline() {
     assert_eq!((m.only_baseline, m.only_variant), (10, 0));
     assert!((m.p_value - 0.001953125).abs() < 1e-15); // 2 * 0.5^10
     assert_eq!(q2.significant, Some(true));
+
+    // Holm over the report's three McNemar tests (q8 p = 1, q4 0.125, q2 0.001953125).
+    for (label, p, significant) in [
+        ("q2", 3.0 * 0.001953125, true),
+        ("q4", 2.0 * 0.125, false),
+        ("q8", 1.0, false),
+    ] {
+        let c = row(&r, label, "pass@1").vs_baseline.as_ref().unwrap();
+        assert!((c.p_holm.unwrap() - p).abs() < 1e-12, "{label}: {c:?}");
+        assert_eq!(c.significant, Some(significant), "{label}");
+    }
+
+    // The records' pass@1 intervals are bootstrap ones; with one sample per problem the report
+    // gives the Wilson interval.
+    assert_eq!(row(&r, "baseline", "pass@1").ci95, stats::wilson(15, 20));
+    assert_eq!(row(&r, "q2", "pass@1").ci95, stats::wilson(5, 20));
 
     // Perf and quality metrics get a Δ but no paired test.
     let tok = row(&r, "q4", "decode_tok_s").vs_baseline.as_ref().unwrap();
@@ -140,6 +162,7 @@ fn outputs_are_self_contained_and_well_formed() {
     let cells: Vec<&str> = q2.split(',').collect();
     let col = |name: &str| cells[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()];
     assert_eq!(col("mcnemar_p"), "0.001953125");
+    assert_eq!(col("mcnemar_p_holm"), "0.005859375");
     assert_eq!(col("significant"), "true");
     assert_eq!(col("value"), "0.25");
 

@@ -39,7 +39,8 @@ pub struct ExecArgs {
     /// Start a fresh interpreter for each Python program instead of forking a warm one.
     #[arg(long)]
     pub cold_python: bool,
-    /// Bootstrap resamples for the 95% confidence intervals.
+    /// Bootstrap resamples for the 95% confidence intervals (pass@k where every problem has
+    /// exactly k samples, as pass@1 with --n 1, uses the Wilson score interval and needs none).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
 }

@@ -14,7 +14,9 @@ a headless Chromium is installed.
 The report shows: Pareto frontiers of each quality metric against each cost metric with 95% \
 CI whiskers and the area under the cost-quality hull; bars per metric; a per-problem heatmap \
 of which variant solved what; and a table of every variant × metric with its CI, Δ vs the \
-baseline (paired bootstrap CI for pass@1) and the exact McNemar p-value.
+baseline (for pass@1: Newcombe's paired CI with one sample per problem, else a paired \
+bootstrap CI) and the exact McNemar p-value on each problem's first sample, with significance \
+judged after Holm's correction over all the report's McNemar tests.
 
 Examples:
   tradeoff report                          # the latest run, into out/report/
@@ -34,13 +36,13 @@ pub struct ReportArgs {
     /// decode_tok_s, latency_p90_s [default: every perf metric and size_bytes].
     #[arg(long, value_delimiter = ',')]
     pub cost: Vec<String>,
-    /// Bootstrap resamples for the paired Δpass@1 intervals.
+    /// Bootstrap resamples for the paired Δpass@1 intervals (several samples per problem).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Significance level of the McNemar test.
+    /// Family-wise significance level of the McNemar tests (Holm-corrected).
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,
     /// Do not try to print a PDF.
