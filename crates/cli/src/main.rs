@@ -31,6 +31,11 @@ struct Cli {
     /// per line.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Run generated code even where the kernel allows less than the full sandbox (no
+    /// Landlock, no user namespaces): every result then records the weakness and the report
+    /// shows it. Without it such machines refuse to evaluate (see docs/sandbox.md).
+    #[arg(long, global = true, env = "TRADEOFF_ALLOW_WEAK_SANDBOX")]
+    allow_weak_sandbox: bool,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +94,17 @@ pub fn load_engine(
     )?)
 }
 
+/// The sandbox for generated code: the full one, or (with `--allow-weak-sandbox`) whatever
+/// this kernel gives.
+pub fn sandbox(allow_weak: bool) -> anyhow::Result<tradeoff_eval::Sandbox> {
+    let sandbox = tradeoff_eval::Sandbox::with_config(tradeoff_eval::SandboxConfig {
+        allow_weak,
+        ..Default::default()
+    })?;
+    tracing::info!("sandbox: {}", sandbox.isolation().describe());
+    Ok(sandbox)
+}
+
 /// An error as the user sees it: one line, `error: ` and the chain of causes joined by `: `
 /// (line breaks inside a message folded into spaces); with `-v`, one line per cause.
 fn error_text(e: &anyhow::Error, verbose: bool) -> String {
@@ -135,20 +151,21 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tradeoff_engine::init_threads(cli.threads);
+    let weak = cli.allow_weak_sandbox;
     let res = match cli.cmd {
         Cmd::Models(c) => cmd::models::run_models(c),
         Cmd::Data(c) => cmd::models::run_data(c),
         Cmd::Generate(a) => cmd::generate::run(a, cli.batch),
-        Cmd::Eval(a) => cmd::eval::run(&a, cli.batch),
-        Cmd::EvalSamples(a) => cmd::eval::run_samples(&a),
+        Cmd::Eval(a) => cmd::eval::run(&a, cli.batch, weak),
+        Cmd::EvalSamples(a) => cmd::eval::run_samples(&a, weak),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Compress(a) => cmd::compress::run(a),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
-        Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads, cli.batch),
+        Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads, cli.batch, weak),
         Cmd::Runs(c) => cmd::runs::run(c),
         Cmd::Report(a) => cmd::report::run(&a),
         Cmd::Export(c) => cmd::export::run(c),
-        Cmd::Route(c) => cmd::route::run(c, cli.threads),
+        Cmd::Route(c) => cmd::route::run(c, cli.threads, weak),
         Cmd::Serve(a) => cmd::serve::run(a, cli.batch),
     };
     match res {

@@ -11,14 +11,13 @@ use tradeoff_store::{Kind, Store};
 mod common;
 use common::{exe, serve};
 
-fn humaneval_pulled() -> bool {
-    let ok = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
-        .map(|a| a.is_pulled(&tradeoff_assets::cache_dir()))
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("SKIPPED: HumanEval not pulled (tradeoff data pull humaneval)");
-    }
-    ok
+/// Fails (never skips) where HumanEval is missing: the README's test command pulls it.
+fn require_humaneval() {
+    assert!(
+        tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
+            .is_ok_and(|a| a.is_pulled(&tradeoff_assets::cache_dir())),
+        "HumanEval is not pulled: run `tradeoff data pull humaneval`"
+    );
 }
 
 fn config(dir: &Path, name: &str) -> PathBuf {
@@ -123,9 +122,7 @@ fn table(store: &Path, run: &str) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn killed_sweep_resumes_to_the_same_table() {
-    if !humaneval_pulled() {
-        return;
-    }
+    require_humaneval();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
@@ -239,11 +236,7 @@ fn bad_configs_fail_with_one_line_naming_the_problem() {
 /// leaves out what only the server could measure, and its manifest says what served it.
 #[test]
 fn a_served_variant_is_swept_like_a_local_one() {
-    assert!(
-        tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")
-            .is_ok_and(|a| a.is_pulled(&tradeoff_assets::cache_dir())),
-        "HumanEval is not pulled: run `tradeoff data pull humaneval`"
-    );
+    require_humaneval();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = d.join("tiny.gguf");

@@ -29,6 +29,13 @@ use tradeoff_engine::{Config, LoadOptions, LocalEngine, ModelPath, Site};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Version of the code every method shares (reading and writing GGUF, the per-tensor type
+/// rules and fallbacks, round-to-nearest, calibration windows and statistics): bump it
+/// whenever a change there alters the artifacts made from the same recipe, source and
+/// calibration data. A change to one method only bumps [`Method::version`]. Either bump makes
+/// the sweep rebuild the affected variants (see [`Recipe::compressor_version`]).
+pub const VERSION: u32 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad recipe: unknown name, bad TOML (say file + line + key), invalid values.
@@ -364,6 +371,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     let size_bytes = std::fs::metadata(&model_path).map_err(other)?.len();
     let m = Manifest {
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        compressor_version: r.compressor_version(),
         source_model: opts.model.into(),
         source_sha256,
         recipe: r.clone(),

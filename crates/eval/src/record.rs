@@ -60,8 +60,12 @@ pub enum Status {
     GenError,
     /// Scored by similarity to a reference, not executed (see `SampleOutcome::score`).
     Scored,
-    /// The sandbox could not run it: a harness problem, not the program's.
-    SandboxError,
+    /// A fault of the harness, not of the program: the sandbox could not be set up, a fork
+    /// failed, the interpreter or JVM did not start. Retried once; samples that still end so
+    /// are left out of pass@k and counted in [`BenchResult::infra_errors`]. Stored as
+    /// `"infra_error"`; records written before the rename say `"sandbox_error"`.
+    #[serde(alias = "sandbox_error")]
+    InfraError,
 }
 
 impl Status {
@@ -77,7 +81,7 @@ impl Status {
             Status::Exited => "exited",
             Status::GenError => "gen_error",
             Status::Scored => "scored",
-            Status::SandboxError => "sandbox_error",
+            Status::InfraError => "infra_error",
         }
     }
 }
@@ -157,6 +161,19 @@ impl ProblemOutcome {
     pub fn passes(&self) -> usize {
         self.samples.iter().filter(|s| s.passed).count()
     }
+
+    /// Samples that ended in a harness fault ([`Status::InfraError`]).
+    pub fn infra_errors(&self) -> usize {
+        self.samples
+            .iter()
+            .filter(|s| s.status == Status::InfraError)
+            .count()
+    }
+
+    /// (samples, passes) for pass@k: samples that ended in a harness fault are left out.
+    pub fn pass_counts(&self) -> (usize, usize) {
+        (self.samples.len() - self.infra_errors(), self.passes())
+    }
 }
 
 /// One benchmark run.
@@ -182,6 +199,10 @@ pub struct BenchResult {
     pub sandbox: Option<SandboxInfo>,
     pub metrics: Vec<Metric>,
     pub status_counts: BTreeMap<Status, usize>,
+    /// Samples that ended in a harness fault ([`Status::InfraError`]) even after a retry;
+    /// they are left out of pass@k (0 in records written before this field).
+    #[serde(default)]
+    pub infra_errors: usize,
     pub problems: Vec<ProblemOutcome>,
     pub started_unix_s: u64,
     pub duration_s: f64,

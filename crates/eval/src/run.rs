@@ -405,6 +405,10 @@ impl<'a> Evaluator<'a> {
                     Ok(())
                 })?;
             for (&i, o) in missing.iter().zip(&outcomes) {
+                // A harness fault says nothing about the reference: measured again next time.
+                if o.first().is_some_and(|s| s.status == Status::InfraError) {
+                    continue;
+                }
                 let t = o.first().filter(|s| s.passed).and_then(|s| s.exec_s);
                 cache.times.insert(self.bench.task_id(i).to_string(), t);
             }
@@ -551,11 +555,11 @@ impl<'a> Evaluator<'a> {
                     o.score = Some(scorer.score(&solution, &reference, self.bench.language().id()));
                 }
                 (None, _) => {
-                    o.status = Status::SandboxError;
+                    o.status = Status::InfraError;
                     o.detail = Some(format!("no scorer for metric '{metric}'"));
                 }
                 (_, None) => {
-                    o.status = Status::SandboxError;
+                    o.status = Status::InfraError;
                     o.detail = Some("no reference output".into());
                 }
             },
@@ -593,13 +597,30 @@ impl<'a> Evaluator<'a> {
         for s in problems.iter().flat_map(|p| &p.samples) {
             *status_counts.entry(s.status).or_insert(0) += 1;
         }
+        let infra_errors: usize = problems.iter().map(ProblemOutcome::infra_errors).sum();
+        if infra_errors > 0 {
+            tracing::warn!(
+                "{}: {infra_errors} samples ended in a harness error even after a retry; they \
+                 are left out of pass@k",
+                self.bench.name()
+            );
+        }
         let metrics = match &scoring {
             Scoring::Execution => {
-                let counts: Vec<(usize, usize)> = problems
+                // Harness faults are not the model's: left out, problem by problem.
+                let counts: Vec<(usize, usize, usize)> = problems
                     .iter()
-                    .map(|p| (p.samples.len(), p.passes()))
+                    .map(|p| {
+                        let (kept, passes) = p.pass_counts();
+                        (kept, passes, p.samples.len())
+                    })
                     .collect();
-                passk::pass_at_k_metrics(&counts, &self.opts.k, self.opts.bootstrap, self.opts.seed)
+                passk::pass_at_k_metrics_excluding(
+                    &counts,
+                    &self.opts.k,
+                    self.opts.bootstrap,
+                    self.opts.seed,
+                )
             }
             Scoring::Reference { metric } => {
                 let per: Vec<f64> = problems
@@ -656,6 +677,7 @@ impl<'a> Evaluator<'a> {
             sandbox,
             metrics,
             status_counts,
+            infra_errors,
             problems,
             started_unix_s: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -8,7 +8,7 @@ use tradeoff_eval::Evaluator;
 #[test]
 #[ignore = "full MBPP: run with --ignored"]
 fn canonical_mbpp_passes_974_of_974() {
-    let bench = Mbpp::load(&common::mbpp_path().expect("MBPP data"), MbppSplit::All).unwrap();
+    let bench = Mbpp::load(&common::mbpp_path(), MbppSplit::All).unwrap();
     assert_eq!(tradeoff_eval::Benchmark::len(&bench), 974);
     let exec = common::executor();
     let r = Evaluator::new(&bench, &exec, common::options())

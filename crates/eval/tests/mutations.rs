@@ -146,9 +146,12 @@ fn no_network() {
     let net = "    import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=3).close()\n    return ' '.join(str(x) for x in range(n + 1))\n";
     let o = run(&*b, &e, TASK, net, 5.0);
     expect(&o, Status::Error, "network");
-    if e.sandbox().isolation().network {
-        assert!(o.detail.unwrap().contains("unreachable"));
-    }
+    // The network namespace has no route; Landlock (ABI 4+) denies the connect before that.
+    let detail = o.detail.unwrap();
+    assert!(
+        detail.contains("unreachable") || detail.contains("Permission denied"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -162,10 +165,8 @@ fn leftover_processes_die_with_the_run() {
     expect(&run(&*b, &e, TASK, &daemon, 2.0), Status::Pass, "daemon");
     let killer = "    import os, signal\n    try:\n        os.kill(-1, signal.SIGKILL)\n    except OSError:\n        pass\n    return None\n";
     expect(&run(&*b, &e, TASK, killer, 2.0), Status::Fail, "kill(-1)");
-    if !e.sandbox().isolation().pid {
-        eprintln!("no pid namespace: daemons can outlive runs (docs/sandbox.md)");
-        return;
-    }
+    // The sandbox refuses to start without a pid namespace (no --allow-weak-sandbox here).
+    assert!(e.sandbox().isolation().pid);
     let alive = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()

@@ -45,8 +45,9 @@ fn canonical_humaneval_passes_164_of_164() {
 /// A chat model stand-in: answers with the reference solution in one of several shapes.
 struct MockEngine {
     bench: Arc<dyn Benchmark>,
-    /// Problem 0's program creates this file; the last request waits for it.
-    ran: Option<std::path::PathBuf>,
+    /// The sandbox's directory for run directories: problem 0's program sleeps (0.1 s a call) in
+    /// its run directory (it can write nowhere else), and the last request waits to see it.
+    runs: Option<std::path::PathBuf>,
 }
 
 impl MockEngine {
@@ -58,11 +59,8 @@ impl MockEngine {
         let body = &reference[prompt.len()..];
         // After the "```python\n" prefill; generation stops at the closing fence.
         match i % 4 {
-            0 => match &self.ran {
-                Some(f) => format!(
-                    "    open({:?}, 'w').close()\n{body}",
-                    f.display().to_string()
-                ),
+            0 => match &self.runs {
+                Some(_) => format!("    import time; time.sleep(0.1)\n{body}"),
                 None => body.to_string(),
             },
             // Echo of the whole prompt (imports, signature, docstring) plus the body.
@@ -120,14 +118,15 @@ impl Engine for MockEngine {
             );
             assert!(r.params.stop.contains(&"```".to_string()));
             if i == reqs.len() - 1 {
-                if let Some(ran) = &self.ran {
+                if let Some(runs) = &self.runs {
                     let t = std::time::Instant::now();
-                    while !ran.exists() {
+                    let busy = || std::fs::read_dir(runs).is_ok_and(|mut d| d.next().is_some());
+                    while !busy() {
                         assert!(
                             t.elapsed().as_secs() < 60,
                             "no sample was executed while generation was still running"
                         );
-                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        std::thread::sleep(std::time::Duration::from_millis(2));
                     }
                 }
             }
@@ -156,7 +155,7 @@ fn instruct_answers_with_echoes_are_assembled_and_scored() {
     let exec = common::executor();
     let mut engine = MockEngine {
         bench: bench.clone(),
-        ran: None,
+        runs: None,
     };
     let mut opts = common::options();
     opts.style = Style::Instruct;
@@ -194,18 +193,19 @@ fn instruct_answers_with_echoes_are_assembled_and_scored() {
 #[test]
 fn execution_overlaps_generation() {
     let bench: Arc<dyn Benchmark> = Arc::from(common::load("humaneval"));
-    let exec = common::executor();
-    // The first problem's program touches a file; the engine does not finish its last request
-    // until that file exists, which only happens if programs run during generation.
+    // The first problem's program sleeps in its run directory; the engine does not finish its
+    // last request until it sees that directory, which only happens if programs run during
+    // generation.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
+    let sandbox = tradeoff_eval::Sandbox::with_config(tradeoff_eval::SandboxConfig {
+        tmp_root: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
     .unwrap();
+    let exec = common::executor_in(sandbox, true);
     let mut engine = MockEngine {
         bench: bench.clone(),
-        ran: Some(dir.path().join("ran")),
+        runs: Some(dir.path().to_path_buf()),
     };
     let mut opts = common::options();
     opts.style = Style::Instruct;
@@ -213,8 +213,12 @@ fn execution_overlaps_generation() {
     let r = Evaluator::new(bench.as_ref(), &exec, opts)
         .model(&mut engine)
         .unwrap();
-    assert_eq!(r.problems[0].samples[0].status, Status::Pass);
-    assert!(dir.path().join("ran").exists());
+    assert_eq!(
+        r.problems[0].samples[0].status,
+        Status::Pass,
+        "{:?}",
+        r.problems[0].samples[0]
+    );
 }
 
 #[test]
@@ -424,7 +428,7 @@ fn reference_scored_benchmarks_use_the_scorer() {
     ];
     let mut ev = Evaluator::new(&bench, &exec, common::options());
     let no_scorer = ev.completions(&sets).unwrap();
-    assert_eq!(no_scorer.status_counts.get(&Status::SandboxError), Some(&3));
+    assert_eq!(no_scorer.status_counts.get(&Status::InfraError), Some(&3));
     ev.scorer = Some(&ExactMatch);
     let r = ev.completions(&sets).unwrap();
     assert_eq!(r.scoring, "reference:exact_match");

@@ -172,3 +172,32 @@ fn warm_runs_end_like_an_interpreter() {
     assert_eq!(boom.exit, Exit::Code(1));
     assert!(boom.stderr_str().contains("ValueError: boom"));
 }
+
+#[test]
+fn a_weak_sandbox_is_refused_unless_allowed() {
+    use tradeoff_eval::SandboxConfig;
+    let plain = SandboxConfig {
+        namespaces: false,
+        ..Default::default()
+    };
+    let e = Sandbox::with_config(plain.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("no pid namespace") && e.contains("--allow-weak-sandbox"),
+        "{e}"
+    );
+    let sb = Sandbox::with_config(SandboxConfig {
+        allow_weak: true,
+        ..plain
+    })
+    .unwrap();
+    let weak = sb.isolation().weaknesses();
+    assert!(weak.contains(&"no network namespace"), "{weak:?}");
+    assert!(sb.isolation().describe().contains("pid namespace OFF"));
+    // Landlock does not need namespaces: the weak sandbox still confines the filesystem.
+    let out = py(
+        &sb,
+        "import os\ntry:\n    open('/var/tmp/x', 'w')\nexcept PermissionError:\n    print('denied')",
+        &Limits::default(),
+    );
+    assert_eq!(out.stdout_str().trim(), "denied", "{}", out.stderr_str());
+}

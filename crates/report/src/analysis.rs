@@ -114,6 +114,10 @@ pub struct Row {
     /// Computed by an earlier run and reused.
     pub reused: bool,
     pub vs_baseline: Option<Comparison>,
+    /// Samples of this result that ended in a fault of the harness (`infra_error`), not the
+    /// model's: left out of pass@k, the paired comparisons and the per-problem matrix.
+    #[serde(default)]
+    pub harness_errors: usize,
 }
 
 /// A point of a frontier chart.
@@ -182,12 +186,35 @@ pub struct Report {
 /// Per-problem outcomes of one result: task → passes per sample, by sample index.
 type Outcomes = BTreeMap<String, Vec<bool>>;
 
-fn outcomes(store: &Store, r: &ResultRow) -> Result<Outcomes> {
+/// What the sandbox that ran a result's programs lacked, from the isolation its key records
+/// (`params.environment.sandbox`); None when it had everything or the result does not say.
+fn weak_sandbox(r: &ResultRow) -> Option<String> {
+    let isolation = r.params.get("environment")?.get("sandbox")?;
+    let isolation: tradeoff_eval::sandbox::Isolation =
+        serde_json::from_value(isolation.clone()).ok()?;
+    let weak = isolation.weaknesses();
+    (!weak.is_empty()).then(|| weak.join(", "))
+}
+
+/// Whether a stored sample ended in a fault of the harness (`tradeoff_eval::Status::
+/// InfraError`; "sandbox_error" in stores written before the rename).
+fn is_harness_error(status: &str) -> bool {
+    status == "infra_error" || status == "sandbox_error"
+}
+
+/// The outcomes of a result's samples, harness faults left out (as pass@k leaves them out),
+/// and how many those were. A problem with nothing but harness faults has no outcome.
+fn outcomes(store: &Store, r: &ResultRow) -> Result<(Outcomes, usize)> {
     let mut map: Outcomes = BTreeMap::new();
+    let mut harness = 0;
     for s in store.samples(r.id)? {
+        if is_harness_error(&s.status) {
+            harness += 1;
+            continue;
+        }
         map.entry(s.task_id).or_default().push(s.passed);
     }
-    Ok(map)
+    Ok((map, harness))
 }
 
 fn pass_fraction(v: &[bool]) -> f64 {
@@ -339,10 +366,33 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         }
     }
 
-    // Per-problem outcomes of every bench result, keyed by (benchmark, variant).
+    // Per-problem outcomes of every bench result, keyed by (benchmark, variant), and the
+    // samples the harness failed.
     let mut outs: BTreeMap<(String, String), Outcomes> = BTreeMap::new();
+    let mut harness: BTreeMap<(String, String), usize> = BTreeMap::new();
     for r in done.iter().filter(|r| r.kind == Kind::Bench) {
-        outs.insert((r.name.clone(), r.variant.clone()), outcomes(store, r)?);
+        let (o, h) = outcomes(store, r)?;
+        let key = (r.name.clone(), r.variant.clone());
+        if h > 0 {
+            notes.push(format!(
+                "{} / {}: {h} sample{} ended in a harness error (infra_error: not the model's \
+                 fault) and {} left out of pass@k and the comparisons.",
+                label[r.variant.as_str()].label,
+                r.name,
+                if h == 1 { "" } else { "s" },
+                if h == 1 { "is" } else { "are" },
+            ));
+            harness.insert(key.clone(), h);
+        }
+        if let Some(weak) = weak_sandbox(r) {
+            notes.push(format!(
+                "{} / {}: WEAK SANDBOX ({weak}): its programs were less confined than \
+                 tradeoff's full sandbox (--allow-weak-sandbox).",
+                label[r.variant.as_str()].label,
+                r.name,
+            ));
+        }
+        outs.insert(key, o);
     }
 
     let mut rows = Vec::new();
@@ -402,6 +452,13 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
                 higher_is_better: m.higher_is_better,
                 reused: r.reused,
                 vs_baseline,
+                harness_errors: match r.kind {
+                    Kind::Bench => harness
+                        .get(&(r.name.clone(), r.variant.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                    _ => 0,
+                },
             });
         }
     }
@@ -582,4 +639,49 @@ fn heatmaps(infos: &[VariantInfo], outs: &BTreeMap<(String, String), Outcomes>) 
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(params: serde_json::Value) -> ResultRow {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "cache_key": "k", "variant": "v", "kind": "bench", "name": "humaneval",
+            "dataset": null, "prompt_template": null, "generation": null, "seed": 0, "n": 1,
+            "k": [1], "params": params, "status": "done", "error": null, "computed_by": null,
+            "reused": false, "started_unix": 0.0, "ended_unix": null, "metrics": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_weak_sandbox_is_named_and_a_full_one_is_not() {
+        let full = tradeoff_eval::sandbox::Isolation {
+            network: true,
+            pid: true,
+            user_namespace: false,
+            uid_base: None,
+            process_limit: true,
+            filesystem: Some(7),
+            read_only_mounts: true,
+            no_privileges: true,
+        };
+        let env = |i: &tradeoff_eval::sandbox::Isolation| serde_json::json!({ "environment": { "sandbox": i } });
+        assert_eq!(weak_sandbox(&row(env(&full))), None);
+        let weak = tradeoff_eval::sandbox::Isolation {
+            filesystem: None,
+            pid: false,
+            ..full
+        };
+        assert_eq!(
+            weak_sandbox(&row(env(&weak))).as_deref(),
+            Some("no pid namespace, no filesystem confinement (Landlock)")
+        );
+        assert_eq!(
+            weak_sandbox(&row(serde_json::json!({}))),
+            None,
+            "not recorded"
+        );
+    }
 }

@@ -29,6 +29,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "agreement",
     "agreement_ci_lo",
     "agreement_ci_hi",
+    "harness_errors",
 ];
 
 fn field(s: &str) -> String {
@@ -81,6 +82,7 @@ pub fn csv(r: &Report) -> String {
             num(a.map(|a| a.value)),
             num(a.and_then(|a| a.ci95).map(|x| x.0)),
             num(a.and_then(|a| a.ci95).map(|x| x.1)),
+            row.harness_errors.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push('\n');

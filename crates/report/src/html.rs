@@ -209,7 +209,7 @@ fn table(s: &mut String, r: &Report) {
             esc(&row.metric),
             if row.higher_is_better { " ↑" } else { " ↓" },
             esc(&with_ci(row.value, row.ci95, row.unit.as_deref(), &row.metric)),
-            row.n.map(|n| n.to_string()).unwrap_or_default(),
+            harness_n(row),
             esc(&d),
         );
     }
@@ -228,6 +228,18 @@ fn table(s: &mut String, r: &Report) {
         r.options.alpha,
         if tests == 1 { "" } else { "s" },
     );
+}
+
+/// The n cell: the units the value is over, and the samples the harness failed (left out).
+fn harness_n(row: &Row) -> String {
+    let n = row.n.map(|n| n.to_string()).unwrap_or_default();
+    match row.harness_errors {
+        0 => n,
+        h => format!(
+            "{n}<br><small title=\"samples that ended in a fault of the harness (infra_error), not the model's: left out of pass@k\">{h} harness error{}</small>",
+            if h == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 fn variants(s: &mut String, r: &Report) {
@@ -268,6 +280,7 @@ fn method(s: &mut String, r: &Report) {
 <li>Intervals are 95%. pass@k: Wilson score interval over problems where each problem has exactly k samples (pass@1 with one sample per problem is a binomial proportion), otherwise the record's percentile bootstrap over problems, replaced by the Wilson interval of the mean where it has zero width. Rates: Wilson.</li>\
 <li>Δpass@1 is paired: each problem's pass fraction for the variant minus the baseline's, over the problems both ran. Its interval is Newcombe's (1998, method 10: the two Wilson intervals combined with the pairs' correlation) where every problem has one sample in both, otherwise a paired bootstrap ({} resamples, seed {}) that resamples problems together, with Newcombe's interval where the bootstrap has zero width.</li>\
 <li>McNemar: exact two-sided binomial test on the problems where exactly one of baseline and variant passed, on the first sample of each problem (the lowest sample index) even where there are several. Significance is judged on Holm's step-down adjusted p-values over every McNemar test in this report (all variants and benchmarks against the one baseline), at family-wise level {}.</li>\
+<li>Samples that ended in a harness error (<code>infra_error</code>: the sandbox, a fork, or the interpreter or JVM failed before the program ran; retried once) are not the model's: they are left out of pass@k, the paired comparisons and the per-problem matrix, and counted beside n.</li>\
 <li>Pareto frontier: variants no other variant matches or beats on both quality and cost, and beats on one.</li>\
 <li>Hull AUC (RouterBench's AIQ): area under the non-decreasing convex hull of the (cost, quality) points with cost rescaled to [0, 1]; higher means more quality across budgets. Only for higher-is-better quality metrics.</li>\
 </ul>",

@@ -1,14 +1,20 @@
 //! `tradeoff sweep`: one config → models × compression recipes × measurements, every result
 //! in the run store.
 //!
-//! Everything is keyed by content: a variant folder by source hash + recipe hash, a result by
-//! the hash of every input ([`tradeoff_store::ResultSpec`]). So a rerun reuses what exists,
-//! and a run killed at any point resumes where it stopped: artifacts are written to temporary
-//! names and renamed, and each finished problem's samples are committed as it finishes.
+//! Everything is keyed by content: a variant folder by the hash of every input that decides
+//! the artifact ([`key::VariantInputs`]: source, recipe, compressor version, calibration), a
+//! result by the hash of every input that decides it ([`key::ResultInputs`]: variant,
+//! benchmark and data, generation, prompt, [`key::RESULTS_VERSION`], kernels, sandbox,
+//! toolchain, time-limit rule). So a rerun reuses what exists, a changed input is a miss that
+//! is computed afresh, and a run killed at any point resumes where it stopped: artifacts are
+//! written to temporary names and renamed, and each finished problem's samples are committed
+//! as it finishes.
 
 pub mod config;
+pub mod key;
 
 pub use config::SweepConfig;
+pub use key::{ResultInputs, VariantInputs, RESULTS_VERSION};
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -19,15 +25,14 @@ use tradeoff_compress::{Calibration, Manifest, Recipe};
 use tradeoff_engine::{
     Engine, GenParams, LoadOptions, LocalEngine, ModelPath, RemoteEngine, TemplateParts,
 };
+use tradeoff_eval::record::TimeRule;
 use tradeoff_eval::{
     bench, EvalOptions, Evaluator, ExecOptions, Executor, ProblemOutcome, SampleOutcome, Sandbox,
     Style,
 };
 use tradeoff_measure::perf::PerfResult;
 use tradeoff_measure::{quality, Baseline, PerfOptions, QualityOptions};
-use tradeoff_store::{
-    Dataset, Kind, ResultId, ResultSpec, Role, RunSpec, Started, Status, Store, VariantSpec,
-};
+use tradeoff_store::{Dataset, Kind, ResultId, Role, RunSpec, Started, Status, Store, VariantSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -68,6 +73,8 @@ pub struct SweepOptions {
     /// Sequences decoded together while evaluating (default: [`tradeoff_engine::auto_batch`]).
     pub batch: Option<usize>,
     pub progress: bool,
+    /// Evaluate in a sandbox weaker than the full one (results say so) instead of refusing.
+    pub allow_weak_sandbox: bool,
 }
 
 impl SweepOptions {
@@ -89,6 +96,7 @@ impl SweepOptions {
             threads: None,
             batch: None,
             progress: true,
+            allow_weak_sandbox: false,
         }
     }
 }
@@ -374,15 +382,32 @@ impl Sweep<'_> {
                     source.path().display()
                 )));
             };
+            let calibration = match recipe.needs_calibration() {
+                true => Some(key::CalibrationInputs {
+                    sha256: match &v.calibration {
+                        Some(p) => tradeoff_store::hash_artifact(&self.opts.config_dir.join(p))?.0,
+                        None => tradeoff_assets::corpus::calibration_corpus()?.sha256,
+                    },
+                    seed: self.cfg.seed,
+                }),
+                false => None,
+            };
+            let inputs = VariantInputs::new(&recipe, source_sha, calibration);
+            // Named by every input, so another compressor version, recipe, source or
+            // calibration is another folder (older folders stay on disk, unused).
             let dir = self.opts.variants_dir.join(format!(
                 "{}-{}-{}-{}",
                 sanitize(&model_stem(model)),
                 sanitize(&recipe.name),
-                recipe.short_hash(),
+                inputs.short_key(),
                 &source_sha[..8.min(source_sha.len())]
             ));
             let manifest = match Manifest::load(&dir) {
-                Ok(m) if m.source_sha256 == source_sha && dir.join("model.gguf").is_file() => {
+                Ok(m)
+                    if m.source_sha256 == source_sha
+                        && m.compressor_version == inputs.compressor_version
+                        && dir.join("model.gguf").is_file() =>
+                {
                     Some(m)
                 }
                 _ => None,
@@ -558,19 +583,33 @@ impl Sweep<'_> {
             ..GenParams::default()
         };
         let ks: Vec<usize> = [1, 5, 10, 100].into_iter().filter(|&k| k <= e.n).collect();
+        let time_rule = TimeRule::default();
+        // Programs run: the sandbox, toolchain and time limits decide the outcome, so they
+        // are known (the toolchain found) before the store is asked.
+        let executed = bench.scoring() == tradeoff_eval::Scoring::Execution;
+        if executed {
+            self.executor(name, bench.language())?;
+        }
         let ds = bench.dataset();
-        let mut spec = ResultSpec::new(&b.id, Kind::Bench, name);
-        spec.dataset = Some(Dataset {
+        let mut inputs = ResultInputs::new(&b.id, Kind::Bench, name);
+        inputs.dataset = Some(Dataset {
             name: ds.name.clone(),
             sha256: ds.sha256.clone(),
         });
-        spec.prompt_template = Some(bench.template(style));
-        spec.generation = Some(serde_json::to_value(&params).unwrap_or(Value::Null));
-        spec.seed = self.cfg.seed;
-        spec.n = e.n;
-        spec.k = ks.clone();
-        spec.params = json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
-        let (id, done) = match self.store().begin_result(self.run, &spec)? {
+        inputs.prompt_template = Some(bench.template(style));
+        inputs.generation = Some(serde_json::to_value(&params).unwrap_or(Value::Null));
+        inputs.seed = self.cfg.seed;
+        inputs.n = e.n;
+        inputs.k = ks.clone();
+        inputs.params = json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
+        inputs.kernels = kernels_of(b);
+        if executed {
+            let exec = self.exec.as_ref().expect("created above");
+            inputs.sandbox = Some(key::isolation_key(exec.sandbox().isolation()));
+            inputs.toolchain = Some(exec.toolchain(bench.language())?);
+            inputs.time_rule = Some(time_rule.clone());
+        }
+        let (id, done) = match self.store().begin_result(self.run, &inputs.spec())? {
             Started::Cached(_) => return Ok(Done::Reused(())),
             Started::Todo { id, done } => (id, done),
         };
@@ -582,25 +621,8 @@ impl Sweep<'_> {
         if !resume.is_empty() && self.opts.progress {
             eprintln!("    resuming: {} problems already done", resume.len());
         }
-        if self.exec.is_none() {
-            let sandbox = Sandbox::new()?;
-            tracing::info!("sandbox: {}", sandbox.isolation().describe());
-            self.exec = Some(Executor::new(
-                sandbox,
-                ExecOptions {
-                    python: None,
-                    warm_python: true,
-                    cache_dir: tradeoff_assets::cache_dir(),
-                },
-            ));
-        }
+        self.executor(name, bench.language())?;
         let exec = self.exec.as_ref().expect("created above");
-        match exec.prepare(bench.language()) {
-            Err(tradeoff_eval::Error::Toolchain(why)) => {
-                return Err(Error::Step(format!("{name} cannot run here: {why}")))
-            }
-            other => other?,
-        }
         let mut opts = EvalOptions {
             style,
             n: e.n,
@@ -609,6 +631,7 @@ impl Sweep<'_> {
             limit: e.limit,
             seed: self.cfg.seed,
             progress: self.opts.progress,
+            time_rule,
             ..EvalOptions::default()
         };
         if let Some(j) = self.opts.jobs {
@@ -658,6 +681,32 @@ impl Sweep<'_> {
         }
         self.store().finish_bench(id, &res)?;
         Ok(Done::Computed(()))
+    }
+
+    /// The executor (made on first use, with its sandbox), with `lang`'s toolchain found.
+    fn executor(&mut self, bench: &str, lang: tradeoff_eval::Language) -> Result<()> {
+        if self.exec.is_none() {
+            let sandbox = Sandbox::with_config(tradeoff_eval::SandboxConfig {
+                allow_weak: self.opts.allow_weak_sandbox,
+                ..Default::default()
+            })?;
+            tracing::info!("sandbox: {}", sandbox.isolation().describe());
+            self.exec = Some(Executor::new(
+                sandbox,
+                ExecOptions {
+                    python: None,
+                    warm_python: true,
+                    cache_dir: tradeoff_assets::cache_dir(),
+                },
+            ));
+        }
+        let exec = self.exec.as_ref().expect("created above");
+        match exec.prepare(lang) {
+            Err(tradeoff_eval::Error::Toolchain(why)) => {
+                Err(Error::Step(format!("{bench} cannot run here: {why}")))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Problems an interrupted attempt finished (all `n` samples committed), rebuilt from the
@@ -735,14 +784,15 @@ impl Sweep<'_> {
         };
         let corpus = tradeoff_assets::corpus::eval_corpus()?;
         let src_sha = source_sha.clone();
-        let mut spec = ResultSpec::new(&b.id, Kind::Quality, "quality");
-        spec.dataset = Some(Dataset {
+        let mut inputs = ResultInputs::new(&b.id, Kind::Quality, "quality");
+        inputs.dataset = Some(Dataset {
             name: corpus.name.clone(),
             sha256: corpus.sha256.clone(),
         });
-        spec.seed = self.cfg.seed;
-        spec.params = json!({ "options": o, "baseline_sha256": src_sha, "baseline_weights": "dequantized f32" });
-        let id = match self.store().begin_result(self.run, &spec)? {
+        inputs.seed = self.cfg.seed;
+        inputs.params = json!({ "options": o, "baseline_sha256": src_sha, "baseline_weights": "dequantized f32" });
+        inputs.kernels = kernels_of(b);
+        let id = match self.store().begin_result(self.run, &inputs.spec())? {
             Started::Cached(_) => return Ok(Done::Reused(())),
             Started::Todo { id, .. } => id,
         };
@@ -785,10 +835,11 @@ impl Sweep<'_> {
             seed: self.cfg.seed,
             ..Default::default()
         };
-        let mut spec = ResultSpec::new(&b.id, Kind::Perf, "perf");
-        spec.seed = self.cfg.seed;
-        spec.params = json!({ "options": o, "threads": self.opts.threads });
-        let id = match self.store().begin_result(self.run, &spec)? {
+        let mut inputs = ResultInputs::new(&b.id, Kind::Perf, "perf");
+        inputs.seed = self.cfg.seed;
+        inputs.params = json!({ "options": o, "threads": self.opts.threads });
+        inputs.kernels = kernels_of(b);
+        let id = match self.store().begin_result(self.run, &inputs.spec())? {
             Started::Cached(_) => return Ok(Done::Reused(())),
             Started::Todo { id, .. } => id,
         };
@@ -874,6 +925,15 @@ impl Sweep<'_> {
             .map_err(|e| Error::Step(format!("{}: {e}", tmp.display())))?;
         let _ = std::fs::remove_file(&tmp);
         serde_json::from_str(&text).map_err(|e| Error::Step(format!("bench record: {e}")))
+    }
+}
+
+/// The kernel path that runs a variant's weights: this process's for a file, none known for a
+/// served variant.
+fn kernels_of(b: &Built) -> Option<String> {
+    match b.at {
+        At::File { .. } => Some(tradeoff_engine::kernels::id().to_string()),
+        At::Endpoint { .. } => None,
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use tradeoff_engine::GenParams;
 use tradeoff_eval::{
     bench, samples, BenchResult, Benchmark, Error, EvalOptions, Evaluator, ExecOptions, Executor,
-    LoadOptions, Sandbox, Style,
+    LoadOptions, Style,
 };
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -129,11 +129,9 @@ fn load_options(data: &DataArgs) -> LoadOptions {
     }
 }
 
-fn executor(args: &ExecArgs) -> Result<Executor> {
-    let sandbox = Sandbox::new()?;
-    tracing::info!("sandbox: {}", sandbox.isolation().describe());
+fn executor(args: &ExecArgs, allow_weak: bool) -> Result<Executor> {
     Ok(Executor::new(
-        sandbox,
+        crate::sandbox(allow_weak)?,
         ExecOptions {
             python: args.python.clone(),
             warm_python: !args.cold_python,
@@ -154,7 +152,7 @@ fn options(exec: &ExecArgs) -> EvalOptions {
     o
 }
 
-pub fn run(args: &EvalArgs, batch: Option<usize>) -> Result<()> {
+pub fn run(args: &EvalArgs, batch: Option<usize>, allow_weak: bool) -> Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
@@ -173,7 +171,7 @@ pub fn run(args: &EvalArgs, batch: Option<usize>) -> Result<()> {
             )
         })?;
     }
-    let exec = executor(&args.exec)?;
+    let exec = executor(&args.exec, allow_weak)?;
     let mut engine = match (&args.model, args.canonical) {
         (Some(spec), false) => Some(crate::load_engine(spec, batch)?),
         _ => None,
@@ -238,11 +236,11 @@ pub fn run(args: &EvalArgs, batch: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-pub fn run_samples(args: &SamplesArgs) -> Result<()> {
+pub fn run_samples(args: &SamplesArgs, allow_weak: bool) -> Result<()> {
     let bench = bench::load(&args.bench, &load_options(&args.data))?;
     let lines = samples::read(&args.file)?;
     let (sets, at) = samples::group(bench.as_ref(), &args.file, &lines, args.partial)?;
-    let exec = executor(&args.exec)?;
+    let exec = executor(&args.exec, allow_weak)?;
     let mut opts = options(&args.exec);
     opts.k = args.k.clone();
     opts.seed = args.seed;
@@ -294,8 +292,23 @@ fn print_summary(r: &BenchResult, bench: &dyn Benchmark) {
         .map(|(s, c)| format!("{} {c}", s.as_str()))
         .collect();
     println!("  samples: {}", counts.join(", "));
+    if r.infra_errors > 0 {
+        println!(
+            "  {} harness error{} (excluded from pass@k)",
+            r.infra_errors,
+            if r.infra_errors == 1 { "" } else { "s" }
+        );
+    }
     if let Some(sb) = &r.sandbox {
         println!("  sandbox: {}", sb.isolation.describe());
+        let weak = sb.isolation.weaknesses();
+        if !weak.is_empty() {
+            println!(
+                "  WEAK SANDBOX ({}): generated code was less confined than tradeoff's full \
+                 sandbox",
+                weak.join(", ")
+            );
+        }
     }
     let failing: Vec<_> = r.failing().collect();
     if r.prompt.style == "canonical" && !failing.is_empty() {

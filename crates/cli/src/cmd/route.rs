@@ -94,7 +94,7 @@ pub struct EvalArgs {
     store: StoreArg,
 }
 
-pub fn run(c: RouteCmd, threads: Option<usize>) -> Result<()> {
+pub fn run(c: RouteCmd, threads: Option<usize>, allow_weak_sandbox: bool) -> Result<()> {
     match c {
         RouteCmd::Policies => {
             for (name, what, _) in tradeoff_route::POLICIES {
@@ -110,7 +110,7 @@ pub fn run(c: RouteCmd, threads: Option<usize>) -> Result<()> {
             );
             Ok(())
         }
-        RouteCmd::Eval(a) => eval(a, threads),
+        RouteCmd::Eval(a) => eval(a, threads, allow_weak_sandbox),
         RouteCmd::Log(a) => log(a),
     }
 }
@@ -403,7 +403,7 @@ pub(crate) fn load_study(
     Ok((study, benches))
 }
 
-fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
+fn eval(a: EvalArgs, threads: Option<usize>, allow_weak_sandbox: bool) -> Result<()> {
     let mut store = a.store.open()?;
     let (mut study, benches) = load_study(&store, &a.run, &a.bench, &a.tiers, a.data.clone())?;
     let wants_embed = a
@@ -434,9 +434,11 @@ fn eval(a: EvalArgs, threads: Option<usize>) -> Result<()> {
     let checker = if a.no_cascade {
         None
     } else {
-        let sandbox = tradeoff_eval::Sandbox::new()?;
         Some(SandboxChecker {
-            exec: Executor::new(sandbox, tradeoff_eval::ExecOptions::default()),
+            exec: Executor::new(
+                crate::sandbox(allow_weak_sandbox)?,
+                tradeoff_eval::ExecOptions::default(),
+            ),
             benches: &benches,
         })
     };

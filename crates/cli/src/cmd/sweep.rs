@@ -46,7 +46,12 @@ pub struct SweepArgs {
     pub store: StoreArg,
 }
 
-pub fn run(a: &SweepArgs, threads: Option<usize>, batch: Option<usize>) -> Result<()> {
+pub fn run(
+    a: &SweepArgs,
+    threads: Option<usize>,
+    batch: Option<usize>,
+    allow_weak_sandbox: bool,
+) -> Result<()> {
     let (cfg, text) = SweepConfig::load(&a.config)?;
     let dir = a.config.parent().unwrap_or(Path::new("."));
     let mut opts = SweepOptions::new(dir);
@@ -60,6 +65,7 @@ pub fn run(a: &SweepArgs, threads: Option<usize>, batch: Option<usize>) -> Resul
     opts.jobs = a.jobs;
     opts.threads = threads;
     opts.batch = batch;
+    opts.allow_weak_sandbox = allow_weak_sandbox;
     eprintln!(
         "sweep '{}': {} model(s) × {} variant(s); store {}",
         cfg.name,

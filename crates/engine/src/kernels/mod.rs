@@ -48,6 +48,21 @@ pub fn describe() -> &'static str {
     "candle kernels"
 }
 
+/// The matrix-kernel path selected on this CPU, as a short stable name for cache keys:
+/// "avx512-vnni" or "avx2" (tradeoff's kernels, candle for the types they do not cover), or
+/// "candle" (candle's kernels only: another CPU or architecture, or `TRADEOFF_KERNELS=candle`).
+/// A new path gets a new name, so results computed with another path are not reused.
+pub fn id() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = isa() {
+        return match isa {
+            x86::Isa::Vnni => "avx512-vnni",
+            x86::Isa::Avx2 => "avx2",
+        };
+    }
+    "candle"
+}
+
 /// Whether the kernels run on this CPU (else every weight stays with candle).
 pub fn enabled() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -221,6 +236,12 @@ mod tests {
         GgmlDType::Q4K,
         GgmlDType::Q6K,
     ];
+
+    #[test]
+    fn id_names_the_selected_path() {
+        assert_eq!(id() != "candle", enabled());
+        assert!(["avx512-vnni", "avx2", "candle"].contains(&id()));
+    }
 
     fn randn(n: usize, seed: u64) -> Vec<f32> {
         // Box-Muller on a small LCG: deterministic without another dependency.

@@ -2,9 +2,12 @@
 //!
 //! Each run gets a fresh empty directory as its working directory, a cleared environment,
 //! resource limits (CPU time, address space, file size, processes, open files), a wall-clock
-//! deadline that kills its whole process tree, capped stdout/stderr, and, where the kernel
-//! allows, its own network namespace (no network) and pid namespace (no process outlives the
-//! run). Under root, programs run as an unprivileged per-run uid.
+//! deadline that kills its whole process tree, capped stdout/stderr, no capabilities, and,
+//! where the kernel allows, its own network namespace (no network), pid namespace (no process
+//! outlives the run), mount namespace (everything read-only but its directory) and a Landlock
+//! domain (writes only in its directory; reads only system and toolchain directories). Under
+//! root, programs run as an unprivileged per-run uid. Where the kernel allows less, the
+//! sandbox refuses to start unless weak is allowed ([`SandboxConfig::allow_weak`]).
 //!
 //! A run cannot fake a pass: the harness code reads a per-run random nonce from fd 3, closes
 //! it, runs the candidate and its tests, and only then writes the nonce on fd 4
@@ -12,6 +15,7 @@
 //!
 //! Threat model and limits: `docs/sandbox.md`. Linux only.
 
+mod landlock;
 mod spawn;
 mod warm;
 
@@ -24,7 +28,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Resource limits of one run.
@@ -75,16 +79,53 @@ pub struct Isolation {
     pub uid_base: Option<u32>,
     /// RLIMIT_NPROC counts only the run's own processes.
     pub process_limit: bool,
+    /// Landlock ABI of the filesystem confinement: a program writes only in its own
+    /// directory and reads only system and toolchain directories. None: not confined.
+    #[serde(default)]
+    pub filesystem: Option<u32>,
+    /// Own mount namespace with every mount read-only but the run directory (chmod, chown
+    /// and utime fail outside it, which Landlock does not cover).
+    #[serde(default)]
+    pub read_only_mounts: bool,
+    /// Capabilities dropped and no privileges gained through execve, in every launcher.
+    #[serde(default)]
+    pub no_privileges: bool,
 }
 
 impl Isolation {
+    /// What this isolation lacks of the full sandbox (empty: nothing). Results of a weak
+    /// sandbox are only produced with `--allow-weak-sandbox`, and say so.
+    pub fn weaknesses(&self) -> Vec<&'static str> {
+        [
+            (!self.network, "no network namespace"),
+            (!self.pid, "no pid namespace"),
+            (
+                self.filesystem.is_none(),
+                "no filesystem confinement (Landlock)",
+            ),
+            (!self.read_only_mounts, "no read-only mount namespace"),
+            (!self.process_limit, "no per-run process limit"),
+            (!self.no_privileges, "capabilities not dropped"),
+        ]
+        .into_iter()
+        .filter_map(|(weak, what)| weak.then_some(what))
+        .collect()
+    }
+
     /// One line for logs.
     pub fn describe(&self) -> String {
         let yes = |b: bool| if b { "on" } else { "OFF" };
         format!(
-            "network isolation {}, pid namespace {}, {}, per-run process limit {}",
+            "network isolation {}, pid namespace {}, filesystem confinement {}, {}, per-run \
+             process limit {}",
             yes(self.network),
             yes(self.pid),
+            match (self.filesystem, self.read_only_mounts) {
+                (Some(abi), true) => format!("on (Landlock ABI {abi}, read-only mounts)"),
+                (Some(abi), false) => format!("Landlock ABI {abi} only (mounts writable)"),
+                (None, true) => "read-only mounts only (no Landlock)".into(),
+                (None, false) => "OFF".into(),
+            },
             match (self.uid_base, self.user_namespace) {
                 (Some(b), _) => format!("programs run as unprivileged uids >= {b}"),
                 (None, true) => "user namespace (same uid)".into(),
@@ -104,6 +145,9 @@ pub struct SandboxConfig {
     pub uid_base: u32,
     /// Try namespaces (network, pid); off gives plain processes with rlimits.
     pub namespaces: bool,
+    /// Accept a sandbox weaker than the full one ([`Isolation::weaknesses`]) instead of
+    /// refusing to start; the weakness is recorded with every result.
+    pub allow_weak: bool,
 }
 
 impl Default for SandboxConfig {
@@ -113,6 +157,7 @@ impl Default for SandboxConfig {
             // Far above the ranges useradd and /etc/subuid hand out.
             uid_base: 1_900_000_000,
             namespaces: true,
+            allow_weak: false,
         }
     }
 }
@@ -141,7 +186,8 @@ static SLOTS: Mutex<Vec<bool>> = Mutex::new(Vec::new());
 
 const SLOTS_PER_PROCESS: usize = 1024;
 
-const NS_FLAGS: libc::c_int = libc::CLONE_NEWNET | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
+const NS_FLAGS: libc::c_int =
+    libc::CLONE_NEWNET | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
 
 impl Sandbox {
     /// Probes the kernel for namespaces (once per call; keep the sandbox around).
@@ -153,11 +199,20 @@ impl Sandbox {
         // SAFETY: plain getters.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let root = uid == 0;
+        let tmp_root = cfg.tmp_root.unwrap_or_else(std::env::temp_dir);
+        let probe_dir = CString::new(tmp_root.as_os_str().as_bytes())
+            .map_err(|_| Error::Sandbox(format!("NUL in {}", tmp_root.display())))?;
         let mode = if !cfg.namespaces {
             Mode::Plain
-        } else if root && spawn::probe(NS_FLAGS, None) {
+        } else if root && spawn::probe(NS_FLAGS, None, Some(&probe_dir)) {
             Mode::Root { flags: NS_FLAGS }
-        } else if !root && spawn::probe(NS_FLAGS | libc::CLONE_NEWUSER, Some(&id_maps(uid, gid))) {
+        } else if !root
+            && spawn::probe(
+                NS_FLAGS | libc::CLONE_NEWUSER,
+                Some(&id_maps(uid, gid)),
+                Some(&probe_dir),
+            )
+        {
             Mode::UserNs {
                 flags: NS_FLAGS | libc::CLONE_NEWUSER,
             }
@@ -165,20 +220,30 @@ impl Sandbox {
             Mode::Plain
         };
         let namespaces = !matches!(mode, Mode::Plain);
+        let uid_base = match root {
+            true => Some(cfg.uid_base + uid_block()? * SLOTS_PER_PROCESS as u32),
+            false => None,
+        };
         let isolation = Isolation {
             network: namespaces,
             pid: namespaces,
             user_namespace: matches!(mode, Mode::UserNs { .. }),
-            uid_base: root.then_some(cfg.uid_base),
+            uid_base,
             process_limit: root || matches!(mode, Mode::UserNs { .. }),
+            filesystem: landlock::abi(),
+            read_only_mounts: namespaces,
+            no_privileges: true,
         };
-        if cfg.namespaces && !namespaces {
+        let weak = isolation.weaknesses();
+        if !weak.is_empty() {
+            if !cfg.allow_weak {
+                return Err(Error::WeakSandbox(weak.join(", ")));
+            }
             tracing::warn!(
-                "sandbox: the kernel refused new namespaces, so programs can reach the network \
-                 and leave processes behind; see docs/sandbox.md"
+                "sandbox: weak ({}); results are marked so; see docs/sandbox.md",
+                weak.join(", ")
             );
         }
-        let tmp_root = cfg.tmp_root.unwrap_or_else(std::env::temp_dir);
         Ok(Self {
             mode,
             isolation,
@@ -188,6 +253,20 @@ impl Sandbox {
 
     pub fn isolation(&self) -> &Isolation {
         &self.isolation
+    }
+
+    /// A ruleset confining a run to `dir`, the system and the toolchains of `exes`.
+    fn ruleset(&self, dir: &Path, exes: &[&Path]) -> Result<Option<OwnedFd>> {
+        let Some(abi) = self.isolation.filesystem else {
+            return Ok(None);
+        };
+        let read: Vec<PathBuf> = exes
+            .iter()
+            .flat_map(|e| landlock::toolchain_roots(e))
+            .collect();
+        landlock::ruleset(abi, dir, &read)
+            .map(Some)
+            .map_err(|e| Error::Sandbox(format!("Landlock ruleset: {e}")))
     }
 
     /// Starts a zygote interpreter for [`Session::run_python`] (see [`WarmPython`]).
@@ -241,19 +320,59 @@ impl Sandbox {
         }
     }
 
-    /// Root mode: `uid_base + (pid mod 2^16) * 1024 + slot`, so concurrent tradeoff processes
-    /// use different uids (and their runs cannot touch each other's files or process counts).
+    /// Root mode: `uid_base + slot`; `uid_base` includes this process's block ([`uid_block`]),
+    /// so concurrent tradeoff processes use different uids (and their runs cannot touch each
+    /// other's files or process counts).
     fn uid_of(&self, slot: usize) -> u32 {
-        // SAFETY: plain getter.
-        let pid = unsafe { libc::getpid() } as u32;
-        self.isolation.uid_base.unwrap_or(0)
-            + (pid & 0xFFFF) * SLOTS_PER_PROCESS as u32
-            + slot as u32
+        self.isolation.uid_base.unwrap_or(0) + slot as u32
     }
 
     fn release_slot(&self, slot: usize) {
         let mut slots = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         slots[slot] = false;
+    }
+}
+
+/// This process's block of 1024 uids (0..2^16), held until it exits: the block is the name
+/// of an abstract unix socket we bind, which no other process can bind while we live. Starts
+/// at the pid's block, so the first try nearly always succeeds.
+fn uid_block() -> Result<u32> {
+    static BLOCK: OnceLock<std::result::Result<(u32, OwnedFd), String>> = OnceLock::new();
+    let held = BLOCK.get_or_init(|| {
+        // SAFETY: plain getter.
+        let start = unsafe { libc::getpid() } as u32;
+        (0..1u32 << 16)
+            .map(|i| start.wrapping_add(i) & 0xFFFF)
+            .find_map(|b| bind_abstract(&format!("tradeoff-uid-block-{b}")).map(|fd| (b, fd)))
+            .ok_or_else(|| "every uid block is held by another process".to_string())
+    });
+    match held {
+        Ok((b, _)) => Ok(*b),
+        Err(e) => Err(Error::Sandbox(e.clone())),
+    }
+}
+
+fn bind_abstract(name: &str) -> Option<OwnedFd> {
+    // SAFETY: a socket we own; the address is built in a zeroed local struct.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        // sun_path[0] = 0: the abstract namespace, gone with the socket.
+        for (d, s) in addr.sun_path[1..].iter_mut().zip(name.as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
+        let r = libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        );
+        (r == 0).then_some(fd)
     }
 }
 
@@ -359,7 +478,7 @@ impl Session<'_> {
             .first()
             .filter(|p| p.starts_with('/'))
             .ok_or_else(|| Error::Sandbox(format!("argv[0] must be an absolute path: {argv:?}")))?;
-        let setup = self.setup(env, limits);
+        let setup = self.setup(env, limits, Path::new(path))?;
         let cstr = |s: &[u8]| {
             CString::new(s).map_err(|_| Error::Sandbox(format!("NUL byte in argument {argv:?}")))
         };
@@ -377,6 +496,9 @@ impl Session<'_> {
             cwd: cstr(self.dir().as_os_str().as_bytes())?,
             unshare: setup.unshare,
             pid_ns: setup.pid_ns,
+            writable: (setup.unshare & libc::CLONE_NEWNS != 0)
+                .then(|| cstr(self.dir().as_os_str().as_bytes()))
+                .transpose()?,
             id_maps: setup.id_maps.clone(),
             drop_to: setup.drop_to,
             rlimits: setup.rlimits.clone(),
@@ -392,7 +514,7 @@ impl Session<'_> {
     /// Runs Python `code` in a process forked from `warm`'s interpreter instead of a fresh
     /// one (same isolation, no interpreter start-up): see [`WarmPython`].
     pub fn run_python(&self, warm: &WarmPython, code: &str, limits: &Limits) -> Result<RunOutput> {
-        let setup = self.setup(&[], limits);
+        let setup = self.setup(&[], limits, warm.python())?;
         let request = serde_json::json!({
             "dir": self.dir(),
             "uid": setup.drop_to,
@@ -416,8 +538,8 @@ impl Session<'_> {
         })
     }
 
-    /// What both launchers apply to a run.
-    fn setup(&self, env: &[(&str, &str)], limits: &Limits) -> Setup {
+    /// What both launchers apply to a run of `exe`.
+    fn setup(&self, env: &[(&str, &str)], limits: &Limits, exe: &Path) -> Result<Setup> {
         let dir = self.dir().display().to_string();
         let mut envs = vec![
             (
@@ -455,14 +577,15 @@ impl Session<'_> {
             let n = limits.processes + extra;
             rlimits.push(rlim(libc::RLIMIT_NPROC, n, n));
         }
-        Setup {
+        Ok(Setup {
             env: envs,
             rlimits,
             unshare,
             pid_ns,
             id_maps: id_maps_,
             drop_to,
-        }
+            ruleset: self.sandbox.ruleset(self.dir(), &[exe])?,
+        })
     }
 
     /// Creates the run's pipes, starts it with `launch` (which returns the supervisor's pid
@@ -503,6 +626,7 @@ impl Session<'_> {
             nonce: nonce_r.as_raw_fd(),
             verdict: ver_w.as_raw_fd(),
             status: st_w.as_raw_fd(),
+            ruleset: setup.ruleset.as_ref().map_or(-1, |r| r.as_raw_fd()),
         };
         let start = Instant::now();
         let supervisor = launch(&fds)?;
@@ -604,6 +728,8 @@ struct Setup {
     pid_ns: bool,
     id_maps: Option<(Vec<u8>, Vec<u8>)>,
     drop_to: Option<u32>,
+    /// Landlock ruleset for the program, where the kernel has Landlock.
+    ruleset: Option<OwnedFd>,
 }
 
 impl Drop for Session<'_> {
@@ -824,4 +950,22 @@ fn random_nonce() -> Result<String> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_uid_block_cannot_be_taken_by_another_process() {
+        let block = uid_block().unwrap();
+        assert_eq!(uid_block().unwrap(), block, "one block per process");
+        // What another tradeoff process trying this block gets: refused, so it moves on.
+        assert!(bind_abstract(&format!("tradeoff-uid-block-{block}")).is_none());
+        let name = format!("tradeoff-uid-block-test-{}", std::process::id());
+        let held = bind_abstract(&name).unwrap();
+        assert!(bind_abstract(&name).is_none());
+        drop(held);
+        assert!(bind_abstract(&name).is_some(), "released with the socket");
+    }
 }

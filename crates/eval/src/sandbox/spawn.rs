@@ -30,6 +30,8 @@ pub(super) struct Plan {
     pub cwd: CString,
     pub unshare: c_int,
     pub pid_ns: bool,
+    /// With a mount namespace: the run directory, the only writable mount left.
+    pub writable: Option<CString>,
     /// Identity uid/gid maps for an unprivileged user namespace ("U U 1").
     pub id_maps: Option<(Vec<u8>, Vec<u8>)>,
     /// Root only: run the program as this uid/gid, with no supplementary groups.
@@ -45,6 +47,8 @@ pub(super) struct Fds {
     pub nonce: RawFd,
     pub verdict: RawFd,
     pub status: RawFd,
+    /// A Landlock ruleset the program restricts itself with, or -1.
+    pub ruleset: RawFd,
 }
 
 // Setup stages named in failure reports.
@@ -56,6 +60,8 @@ pub(super) const STAGE_CHDIR: u8 = 5;
 pub(super) const STAGE_FDS: u8 = 6;
 pub(super) const STAGE_RLIMIT: u8 = 7;
 pub(super) const STAGE_EXEC: u8 = 8;
+pub(super) const STAGE_CONFINE: u8 = 9;
+pub(super) const STAGE_MOUNT: u8 = 10;
 
 pub(super) fn stage_name(stage: u8) -> &'static str {
     match stage {
@@ -67,6 +73,8 @@ pub(super) fn stage_name(stage: u8) -> &'static str {
         STAGE_FDS => "setting up file descriptors",
         STAGE_RLIMIT => "setting resource limits",
         STAGE_EXEC => "execve",
+        STAGE_CONFINE => "dropping capabilities and confining the filesystem (Landlock)",
+        STAGE_MOUNT => "mounting everything but the run directory read-only",
         _ => "setup",
     }
 }
@@ -127,6 +135,11 @@ unsafe fn supervisor(
             || !write_file(c"/proc/self/gid_map", gid_map)
         {
             fail(fds.status, STAGE_IDMAP);
+        }
+    }
+    if let Some(dir) = &plan.writable {
+        if !read_only_except(dir) {
+            fail(fds.status, STAGE_MOUNT);
         }
     }
     // Die with the worker thread that started us; set after unshare, which may reset it.
@@ -208,6 +221,9 @@ unsafe fn program(plan: &Plan, fds: &Fds, argv: &[*const c_char], envp: &[*const
     }
     // After the uid change, which clears it.
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    if !confine(fds.ruleset) {
+        fail(fds.status, STAGE_CONFINE);
+    }
     // A fresh process expects default signal dispositions and an empty mask (Rust ignores
     // SIGPIPE, and ignored signals survive execve).
     let mut set: libc::sigset_t = std::mem::zeroed();
@@ -247,6 +263,107 @@ unsafe fn program(plan: &Plan, fds: &Fds, argv: &[*const c_char], envp: &[*const
     }
     libc::execve(plan.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
     fail(status, STAGE_EXEC)
+}
+
+/// In a fresh mount namespace: every mount read-only but a bind mount of `dir`. Landlock
+/// cannot stop chmod, chown or utime on files the uid owns (the user's own files, in user
+/// namespace mode); a read-only mount does.
+unsafe fn read_only_except(dir: &std::ffi::CStr) -> bool {
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clear: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    let attr = |set, clear| MountAttr {
+        set,
+        clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let setattr = |path: &std::ffi::CStr, flags: c_int, a: &MountAttr| {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags as libc::c_uint,
+            a as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        ) == 0
+    };
+    // Private first, so nothing below propagates back to the host's mounts.
+    libc::mount(
+        ptr::null(),
+        c"/".as_ptr(),
+        ptr::null(),
+        libc::MS_REC | libc::MS_PRIVATE,
+        ptr::null(),
+    ) == 0
+        && libc::mount(
+            dir.as_ptr(),
+            dir.as_ptr(),
+            ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            ptr::null(),
+        ) == 0
+        && setattr(c"/", libc::AT_RECURSIVE, &attr(MOUNT_ATTR_RDONLY, 0))
+        && setattr(dir, 0, &attr(0, MOUNT_ATTR_RDONLY))
+}
+
+/// No capabilities (a user namespace grants them all inside it), no privileges gained by
+/// execve (setuid binaries), then the Landlock ruleset if there is one.
+unsafe fn confine(ruleset: RawFd) -> bool {
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let none = [
+        CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+        CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    if libc::syscall(libc::SYS_capset, &header, none.as_ptr()) != 0 {
+        return false;
+    }
+    libc::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+    );
+    if libc::prctl(
+        libc::PR_SET_NO_NEW_PRIVS,
+        1 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+    ) != 0
+    {
+        return false;
+    }
+    ruleset < 0 || libc::syscall(super::landlock::SYS_RESTRICT_SELF, ruleset, 0u32) == 0
 }
 
 unsafe fn fail(status_fd: RawFd, stage: u8) -> ! {
@@ -319,7 +436,11 @@ fn errno() -> c_int {
 
 /// Forks a child that tries `unshare(flags)` (plus the id maps, plus a fork, as a real run
 /// would) and reports whether it worked.
-pub(super) fn probe(flags: c_int, id_maps: Option<&(Vec<u8>, Vec<u8>)>) -> bool {
+pub(super) fn probe(
+    flags: c_int,
+    id_maps: Option<&(Vec<u8>, Vec<u8>)>,
+    writable: Option<&std::ffi::CStr>,
+) -> bool {
     // SAFETY: the child only makes raw system calls on data prepared here, then _exits.
     unsafe {
         let pid = libc::fork();
@@ -336,6 +457,11 @@ pub(super) fn probe(flags: c_int, id_maps: Option<&(Vec<u8>, Vec<u8>)>) -> bool 
                     || !write_file(c"/proc/self/gid_map", g)
                 {
                     libc::_exit(2);
+                }
+            }
+            if let Some(dir) = writable {
+                if !read_only_except(dir) {
+                    libc::_exit(5);
                 }
             }
             let c = libc::fork();

@@ -24,6 +24,16 @@ import ctypes, fcntl, json, os, resource, signal, socket, struct, sys
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_SYS_LANDLOCK_RESTRICT_SELF = 446
+_SYS_MOUNT_SETATTR = 442
+_CLONE_NEWNS = 0x20000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
+_AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
+_MOUNT_ATTR_RDONLY = 1
+_ulong = ctypes.c_ulong
 _MAXFD = 2**31 - 1
 
 
@@ -46,6 +56,45 @@ def _write_file(path, data):
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+
+def _confine(ruleset):
+    # As spawn.rs: no capabilities (a user namespace grants them all, and nothing here
+    # execs to shed them), no privileges gained by execve, then Landlock.
+    _check(_libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()))
+    _libc.prctl(_PR_CAP_AMBIENT, _ulong(_PR_CAP_AMBIENT_CLEAR_ALL), _ulong(0), _ulong(0), _ulong(0))
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, _ulong(1), _ulong(0), _ulong(0), _ulong(0)))
+    if ruleset is not None:
+        _check(_libc.syscall(ctypes.c_long(_SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_long(ruleset),
+                             ctypes.c_long(0)))
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("set", "clear", "propagation", "userns_fd")]
+
+
+def _setattr(path, flags, attr):
+    _check(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_long(_AT_FDCWD),
+                         ctypes.c_char_p(path), ctypes.c_long(flags), ctypes.byref(attr),
+                         ctypes.c_long(ctypes.sizeof(attr))))
+
+
+def _read_only_except(path):
+    # As spawn.rs: private mounts, the run directory bound onto itself, everything read-only
+    # but that bind.
+    path = os.fsencode(path)
+    _check(_libc.mount(None, b"/", None, _ulong(_MS_REC | _MS_PRIVATE), None))
+    _check(_libc.mount(path, path, None, _ulong(_MS_BIND | _MS_REC), None))
+    _setattr(b"/", _AT_RECURSIVE, _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0))
+    _setattr(path, 0, _MountAttr(0, _MOUNT_ATTR_RDONLY, 0, 0))
 
 
 def _close_except(low, keep):
@@ -77,6 +126,8 @@ def _program(req, fds):
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
         _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL))
+        stage = 9
+        _confine(fds[6] if len(fds) > 6 else None)
         stage = 5
         os.chdir(req["dir"])
         stage = 6
@@ -145,6 +196,9 @@ def _supervise(req, fds):
             _write_file("/proc/self/setgroups", b"deny")
             _write_file("/proc/self/uid_map", req["id_maps"][0].encode())
             _write_file("/proc/self/gid_map", req["id_maps"][1].encode())
+        stage = 10
+        if req["unshare"] & _CLONE_NEWNS:
+            _read_only_except(req["dir"])
         stage = 3
         _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL))
         child = os.fork()
@@ -191,14 +245,14 @@ def _main():
     sock = socket.socket(fileno=0)
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 6)
+            msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 7)
         except InterruptedError:
             continue
         except OSError:
             os._exit(0)
         if not msg:
             os._exit(0)
-        if len(fds) != 6:
+        if len(fds) not in (6, 7):
             for fd in fds:
                 os.close(fd)
             continue
@@ -296,16 +350,23 @@ impl WarmPython {
         Ok(Conn { child, sock: ours })
     }
 
-    /// Hands one run to the zygote: the request and the run's descriptors (0-4, status).
+    pub(super) fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// Hands one run to the zygote: the request and the run's descriptors (0-4, status, and
+    /// the Landlock ruleset if any).
     pub(super) fn launch(&self, request: &[u8], fds: &super::spawn::Fds) -> Result<()> {
-        let fds = [
+        let all = [
             fds.stdin,
             fds.stdout,
             fds.stderr,
             fds.nonce,
             fds.verdict,
             fds.status,
+            fds.ruleset,
         ];
+        let fds = &all[..if fds.ruleset < 0 { 6 } else { 7 }];
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut last = None;
         for _ in 0..2 {
@@ -313,7 +374,7 @@ impl WarmPython {
                 *conn = Some(self.connect()?);
             }
             let sock = conn.as_ref().expect("just set").sock.as_raw_fd();
-            match send_with_fds(sock, request, &fds) {
+            match send_with_fds(sock, request, fds) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     // The zygote died (it is restarted once).

@@ -20,8 +20,12 @@ pub fn executor() -> Executor {
 
 /// `warm`: fork Python programs from a zygote (the default) or start one interpreter each.
 pub fn executor_with(warm: bool) -> Executor {
+    executor_in(Sandbox::new().unwrap(), warm)
+}
+
+pub fn executor_in(sandbox: Sandbox, warm: bool) -> Executor {
     Executor::new(
-        Sandbox::new().unwrap(),
+        sandbox,
         ExecOptions {
             python: None,
             warm_python: warm,
@@ -52,29 +56,22 @@ pub fn options() -> EvalOptions {
 }
 
 /// The MBPP jsonl: $TRADEOFF_MBPP, else `shared/data/mbpp/mbpp.jsonl` next to an ancestor.
-/// MBPP is not in any package tradeoff can fetch, so a checkout without it skips (loudly) the
-/// tests that need it.
-pub fn mbpp_path() -> Option<PathBuf> {
+/// MBPP is not in any package tradeoff can fetch; a checkout without it fails the tests that
+/// need it (they never skip).
+pub fn mbpp_path() -> PathBuf {
     if let Some(p) = std::env::var_os("TRADEOFF_MBPP") {
-        return Some(p.into());
+        return p.into();
     }
-    let found = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|a| a.join("shared/data/mbpp/mbpp.jsonl"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        eprintln!("SKIPPED: MBPP not found (set TRADEOFF_MBPP to mbpp.jsonl)");
-    }
-    found
+        .find(|p| p.is_file())
+        .expect("MBPP not found: set TRADEOFF_MBPP to mbpp.jsonl (the full 974-problem file)")
 }
 
-/// False (with a note) when the toolchain of `lang` is missing, so its tests skip.
-pub fn have(exec: &Executor, lang: Language) -> bool {
-    match exec.prepare(lang) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            false
-        }
+/// Fails (never skips) where the toolchain of `lang` is missing; `scripts/test` installs them.
+pub fn require(exec: &Executor, lang: Language) {
+    if let Err(e) = exec.prepare(lang) {
+        panic!("{e}");
     }
 }
