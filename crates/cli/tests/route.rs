@@ -16,7 +16,7 @@ fn exe() -> PathBuf {
 fn humaneval() -> Box<dyn Benchmark> {
     let opts = bench::LoadOptions {
         cache_dir: tradeoff_assets::cache_dir(),
-        mbpp: None,
+        data: None,
         split: None,
     };
     bench::load("humaneval", &opts)

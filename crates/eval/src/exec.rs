@@ -15,6 +15,8 @@ use crate::bench::{Language, Program};
 use crate::error::{io_err, Error, Result};
 use crate::record::Status;
 use crate::sandbox::{Exit, Limits, RunOutput, Sandbox, WarmPython};
+pub use crate::timing::ReferenceTimes;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -313,8 +315,10 @@ struct Python {
 struct Java {
     javac: Tool,
     java: PathBuf,
-    /// Compiled org.javatuples.Pair and TradeoffMain, copied into each run.
-    support: PathBuf,
+    /// Compiled org.javatuples.Pair and TradeoffMain, copied into each run: built by this
+    /// executor in its own private directory, never reused from a place a program (or an
+    /// earlier, weaker run) could have written.
+    support: tempfile::TempDir,
 }
 
 /// Settings of an [`Executor`].
@@ -325,8 +329,6 @@ pub struct ExecOptions {
     /// Fork Python programs from a warm interpreter ([`WarmPython`]; same isolation, ~10x
     /// less start-up CPU) rather than starting one per program.
     pub warm_python: bool,
-    /// tradeoff's cache directory (compiled Java support classes live under `eval/`).
-    pub cache_dir: PathBuf,
 }
 
 impl Default for ExecOptions {
@@ -334,7 +336,6 @@ impl Default for ExecOptions {
         Self {
             python: None,
             warm_python: true,
-            cache_dir: tradeoff_assets::cache_dir(),
         }
     }
 }
@@ -348,6 +349,9 @@ pub struct Executor {
     cpp: OnceLock<std::result::Result<Tool, String>>,
     /// Runs tried a second time after a harness fault.
     retries: AtomicUsize,
+    /// Reference solutions' times by benchmark data, measured by this executor: kept in
+    /// memory, never read back from a file a program or an earlier run could have written.
+    reference_times: std::sync::Mutex<ReferenceTimes>,
 }
 
 impl Executor {
@@ -359,7 +363,47 @@ impl Executor {
             java: OnceLock::new(),
             cpp: OnceLock::new(),
             retries: AtomicUsize::new(0),
+            reference_times: Default::default(),
         }
+    }
+
+    /// Starts with reference times another executor of this process measured
+    /// ([`Executor::measured_reference_times`]), instead of measuring them again.
+    pub fn with_reference_times(self, times: ReferenceTimes) -> Self {
+        *self
+            .reference_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = times;
+        self
+    }
+
+    /// Every reference time this executor has measured, by benchmark data.
+    pub fn measured_reference_times(&self) -> ReferenceTimes {
+        self.reference_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The reference times this executor measured for `data` (a benchmark and its sha256).
+    pub(crate) fn reference_times(&self, data: &str) -> BTreeMap<String, Option<f64>> {
+        let all = self
+            .reference_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.get(data).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn remember_reference_times(
+        &self,
+        data: &str,
+        times: BTreeMap<String, Option<f64>>,
+    ) {
+        let mut all = self
+            .reference_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.entry(data.to_string()).or_default().extend(times);
     }
 
     /// How many runs of this executor ended in a harness fault and were tried again.
@@ -470,7 +514,7 @@ impl Executor {
                     "Problem.java",
                     format!("{}\n{}", p.solution, p.tests).as_bytes(),
                 )?;
-                session.copy_dir(&java.support, "support")?;
+                session.copy_dir(java.support.path(), "support")?;
                 let mut argv = vec![path_arg(&java.javac.path)];
                 argv.extend(JVM_FLAGS.iter().map(|f| format!("-J{f}")));
                 argv.extend(
@@ -533,7 +577,7 @@ impl Executor {
 
     fn java(&self) -> Result<&Java> {
         self.java
-            .get_or_init(|| build_java_support(&self.opts.cache_dir))
+            .get_or_init(build_java_support)
             .as_ref()
             .map_err(|e| Error::Toolchain(e.clone()))
     }
@@ -908,8 +952,8 @@ fn probe_python(sandbox: &Sandbox, path: &Path) -> std::result::Result<(String, 
     }
 }
 
-/// Compiles the Pair shim and the harness into `<cache>/eval/java-support-<hash>` once.
-fn build_java_support(cache_dir: &Path) -> std::result::Result<Java, String> {
+/// Compiles the Pair shim and the harness into a private directory of this process.
+fn build_java_support() -> std::result::Result<Java, String> {
     let missing = |tool: &str| {
         format!(
             "{tool} not found on PATH: install a JDK (Debian/Ubuntu: apt-get install \
@@ -919,16 +963,7 @@ fn build_java_support(cache_dir: &Path) -> std::result::Result<Java, String> {
     let javac = which("javac").ok_or_else(|| missing("javac"))?;
     let java = which("java").ok_or_else(|| missing("java"))?;
     let version = tool_output(&javac, &["-version"]).unwrap_or_default();
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (JAVA_PAIR, JAVA_DRIVER, &version).hash(&mut h);
-        format!("{:016x}", h.finish())
-    };
-    let support = cache_dir.join("eval").join(format!("java-support-{hash}"));
-    if !support.join("TradeoffMain.class").is_file() {
-        compile_java_support(&javac, &support).map_err(|e| e.to_string())?;
-    }
+    let support = compile_java_support(&javac).map_err(|e| e.to_string())?;
     Ok(Java {
         javac: Tool {
             path: javac,
@@ -939,11 +974,13 @@ fn build_java_support(cache_dir: &Path) -> std::result::Result<Java, String> {
     })
 }
 
-fn compile_java_support(javac: &Path, dest: &Path) -> Result<()> {
-    let parent = dest.parent().expect("under the cache dir");
-    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let src = tempfile::tempdir_in(parent).map_err(io_err(parent))?;
-    let out = tempfile::tempdir_in(parent).map_err(io_err(parent))?;
+fn compile_java_support(javac: &Path) -> Result<tempfile::TempDir> {
+    let tmp = std::env::temp_dir();
+    let src = tempfile::tempdir().map_err(io_err(&tmp))?;
+    let out = tempfile::Builder::new()
+        .prefix("tradeoff-java-support-")
+        .tempdir()
+        .map_err(io_err(&tmp))?;
     for (name, text) in [
         ("Pair.java", JAVA_PAIR),
         ("TradeoffMain.java", JAVA_DRIVER),
@@ -968,12 +1005,7 @@ fn compile_java_support(javac: &Path, dest: &Path) -> Result<()> {
     // The real Problem comes from each run's directory.
     let stub = out.path().join("Problem.class");
     std::fs::remove_file(&stub).map_err(io_err(&stub))?;
-    let tmp = out.keep();
-    if std::fs::rename(&tmp, dest).is_err() {
-        // Another process finished first; its copy is identical.
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

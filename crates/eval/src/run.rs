@@ -11,10 +11,8 @@ use crate::record::{
     BenchResult, Metric, ProblemOutcome, PromptInfo, SampleOutcome, SandboxInfo, Status, TimeRule,
     SCHEMA_VERSION,
 };
-use crate::timing::{machine_fingerprint, RefTimes};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 use tradeoff_engine::{Engine, EngineInfo, FinishReason, GenParams, GenRequest, Timing};
@@ -40,8 +38,6 @@ pub struct EvalOptions {
     pub seed: u64,
     pub progress: bool,
     pub time_rule: TimeRule,
-    /// Where reference times are cached (`tradeoff_assets::cache_dir()`).
-    pub cache_dir: PathBuf,
 }
 
 impl Default for EvalOptions {
@@ -57,7 +53,6 @@ impl Default for EvalOptions {
             seed: 0,
             progress: false,
             time_rule: TimeRule::default(),
-            cache_dir: tradeoff_assets::cache_dir(),
         }
     }
 }
@@ -367,23 +362,17 @@ impl<'a> Evaluator<'a> {
         if with_ref.is_empty() {
             return Ok(vec![rule.default_s; sel.len()]);
         }
-        let machine = machine_fingerprint(&self.exec.toolchain(self.bench.language())?);
-        let path = RefTimes::path(
-            &self.opts.cache_dir,
-            self.bench.name(),
-            &self.bench.dataset().sha256,
-        );
-        let mut cache = RefTimes::load(&path, &machine);
+        let data = format!("{} {}", self.bench.name(), self.bench.dataset().sha256);
+        let mut times = self.exec.reference_times(&data);
         let missing: Vec<usize> = with_ref
             .into_iter()
-            .filter(|&i| !cache.times.contains_key(self.bench.task_id(i)))
+            .filter(|&i| !times.contains_key(self.bench.task_id(i)))
             .collect();
         if !missing.is_empty() {
             tracing::info!(
-                "{}: measuring {} reference solutions for time limits (cached in {})",
+                "{}: measuring {} reference solutions for time limits",
                 self.bench.name(),
                 missing.len(),
-                path.display()
             );
             let generous = vec![60.0; missing.len()];
             let refs: Vec<String> = missing
@@ -410,14 +399,14 @@ impl<'a> Evaluator<'a> {
                     continue;
                 }
                 let t = o.first().filter(|s| s.passed).and_then(|s| s.exec_s);
-                cache.times.insert(self.bench.task_id(i).to_string(), t);
+                times.insert(self.bench.task_id(i).to_string(), t);
             }
-            cache.save(&path)?;
+            self.exec.remember_reference_times(&data, times.clone());
         }
         Ok(sel
             .iter()
             .map(|&i| {
-                let t = cache.times.get(self.bench.task_id(i)).copied().flatten();
+                let t = times.get(self.bench.task_id(i)).copied().flatten();
                 rule.limit(t)
             })
             .collect())
@@ -637,6 +626,10 @@ impl<'a> Evaluator<'a> {
                 }]
             }
         };
+        // Benchmark-specific measures beyond pass@k (QuixBugs' exact_fix).
+        let extra =
+            crate::bench::extra_metrics(self.bench, &problems, self.opts.bootstrap, self.opts.seed);
+        let metrics = [metrics, extra].concat();
         let sandbox = match scoring {
             Scoring::Execution => {
                 let lang = self.bench.language();

@@ -63,7 +63,6 @@ fn an_interpreter_that_does_not_exist_is_an_infra_error_not_a_failure() {
         ExecOptions {
             python: Some("/nonexistent/tradeoff/python3".into()),
             warm_python: false,
-            cache_dir: common::cache(),
         },
     );
     assert!(exec.prepare(Language::Python).is_err());

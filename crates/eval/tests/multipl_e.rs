@@ -71,7 +71,7 @@ fn mbpp_reworded_with_mbpp_references() {
         "mbpp-reworded",
         &tradeoff_eval::LoadOptions {
             cache_dir: tradeoff_assets::cache_dir(),
-            mbpp: Some(mbpp),
+            data: Some(mbpp),
             split: None,
         },
     )

@@ -95,7 +95,7 @@ pub fn workload(engine: &dyn Engine, o: &PerfOptions) -> Result<Vec<(String, Str
         "humaneval",
         &tradeoff_eval::LoadOptions {
             cache_dir: tradeoff_assets::cache_dir(),
-            mbpp: None,
+            data: None,
             split: None,
         },
     )?;

@@ -566,7 +566,7 @@ impl Sweep<'_> {
             name,
             &bench::LoadOptions {
                 cache_dir: tradeoff_assets::cache_dir(),
-                mbpp: Some(bench::default_mbpp_path()),
+                data: Some(bench::default_mbpp_path()),
                 // `split` is MBPP's: the other benchmarks have none and refuse one.
                 split: e.split.clone().filter(|_| name == "mbpp"),
             },
@@ -696,7 +696,6 @@ impl Sweep<'_> {
                 ExecOptions {
                     python: None,
                     warm_python: true,
-                    cache_dir: tradeoff_assets::cache_dir(),
                 },
             ));
         }

@@ -23,6 +23,8 @@ pub struct DataArgs {
     #[arg(long)]
     pub split: Option<String>,
     /// MBPP data file (mbpp.jsonl, 974 problems); default ../shared/data/mbpp/mbpp.jsonl.
+    /// For quixbugs-py/quixbugs-java: the QuixBugs folder (default $TRADEOFF_QUIXBUGS, else
+    /// ../shared/data/quixbugs).
     #[arg(long, env = "TRADEOFF_MBPP")]
     pub data: Option<PathBuf>,
 }
@@ -48,7 +50,7 @@ pub struct ExecArgs {
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Benchmarks, comma-separated: humaneval, mbpp, mbpp-reworded, humaneval-java,
-    /// humaneval-cpp.
+    /// humaneval-cpp, quixbugs-py, quixbugs-java (program repair).
     #[arg(long, value_delimiter = ',', required = true)]
     pub bench: Vec<String>,
     /// Model to evaluate (catalog name or file).
@@ -124,7 +126,7 @@ pub struct SamplesArgs {
 fn load_options(data: &DataArgs) -> LoadOptions {
     LoadOptions {
         cache_dir: tradeoff_assets::cache_dir(),
-        mbpp: data.data.clone(),
+        data: data.data.clone(),
         split: data.split.clone(),
     }
 }
@@ -135,7 +137,6 @@ fn executor(args: &ExecArgs, allow_weak: bool) -> Result<Executor> {
         ExecOptions {
             python: args.python.clone(),
             warm_python: !args.cold_python,
-            cache_dir: tradeoff_assets::cache_dir(),
         },
     ))
 }

@@ -288,7 +288,7 @@ fn load_benches(
                 n,
                 &bench::LoadOptions {
                     cache_dir: tradeoff_assets::cache_dir(),
-                    mbpp: Some(data.clone().unwrap_or_else(bench::default_mbpp_path)),
+                    data: Some(data.clone().unwrap_or_else(bench::default_mbpp_path)),
                     split: None,
                 },
             )?;

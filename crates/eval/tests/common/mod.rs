@@ -6,14 +6,6 @@ use tradeoff_eval::{
     bench, Benchmark, EvalOptions, ExecOptions, Executor, Language, LoadOptions, Sandbox,
 };
 
-/// A private cache (reference times, Java support classes) per test binary run.
-pub fn cache() -> PathBuf {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap())
-        .path()
-        .to_path_buf()
-}
-
 pub fn executor() -> Executor {
     executor_with(true)
 }
@@ -29,7 +21,6 @@ pub fn executor_in(sandbox: Sandbox, warm: bool) -> Executor {
         ExecOptions {
             python: None,
             warm_python: warm,
-            cache_dir: cache(),
         },
     )
 }
@@ -40,7 +31,7 @@ pub fn load(name: &str) -> Box<dyn Benchmark> {
         name,
         &LoadOptions {
             cache_dir: tradeoff_assets::cache_dir(),
-            mbpp: None,
+            data: None,
             split: None,
         },
     )
@@ -49,7 +40,6 @@ pub fn load(name: &str) -> Box<dyn Benchmark> {
 
 pub fn options() -> EvalOptions {
     EvalOptions {
-        cache_dir: cache(),
         bootstrap: 200,
         ..EvalOptions::default()
     }
