@@ -379,7 +379,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         calibration_sha256,
         seed: opts.seed,
         wall_s: t0.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss(),
+        peak_rss_bytes: tradeoff_record::proc::peak_rss_bytes(),
         artifact: "model.gguf".into(),
         artifact_sha256: tradeoff_assets::sha256_file(&model_path).map_err(other)?,
         size_bytes,
@@ -519,12 +519,4 @@ fn zstd_size(path: &Path) -> Result<u64> {
     let mut c = Count(0);
     zstd::stream::copy_encode(std::io::BufReader::new(f), &mut c, 3).map_err(other)?;
     Ok(c.0)
-}
-
-/// Peak resident memory of this process (VmHWM), where /proc has it.
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

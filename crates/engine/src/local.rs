@@ -117,21 +117,7 @@ pub fn auto_batch(
 
 /// `MemAvailable` from /proc/meminfo, in bytes (None where the kernel does not say).
 fn mem_available() -> Option<u64> {
-    proc_kb_field("/proc/meminfo", "MemAvailable")
-}
-
-/// A `Key:   123 kB` line of a /proc file, in bytes.
-pub fn proc_kb_field(file: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    tradeoff_record::proc::mem_available_bytes()
 }
 
 pub struct LocalEngine {
@@ -369,14 +355,6 @@ mod tests {
             context_length: 32_768,
             rope_interleaved: false,
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn proc_fields_are_read_by_whole_key() {
-        assert!(proc_kb_field("/proc/self/status", "VmHWM").is_some_and(|b| b > 0));
-        assert_eq!(proc_kb_field("/proc/self/status", "VmHW"), None);
-        assert!(proc_kb_field("/proc/meminfo", "MemAvailable").is_some());
     }
 
     #[test]

@@ -9,7 +9,6 @@
 pub mod bench;
 mod error;
 pub mod exec;
-pub mod passk;
 pub mod prompt;
 pub mod record;
 pub mod run;
@@ -24,3 +23,5 @@ pub use prompt::{Prompt, Style};
 pub use record::{BenchResult, Metric, ProblemOutcome, SampleOutcome, Status};
 pub use run::{EvalOptions, Evaluator};
 pub use sandbox::{Sandbox, SandboxConfig};
+/// pass@k and its confidence intervals (pure statistics, in `tradeoff_record`).
+pub use tradeoff_record::passk;

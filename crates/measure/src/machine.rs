@@ -1,55 +1,8 @@
-//! The machine a figure was measured on: recorded with every speed, memory and energy number.
+//! The machine a figure was measured on (recorded with every speed, memory and energy
+//! number: [`Machine`], detected as the run store does), peak memory and RAPL energy.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    pub cpu_model: String,
-    pub cores: usize,
-    /// Threads the engine's kernels ran on.
-    pub threads: usize,
-    pub ram_bytes: u64,
-    pub gpu: Option<String>,
-    pub os: String,
-}
-
-impl Machine {
-    pub fn detect(threads: usize) -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .and_then(|r| r.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        let ram_bytes = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map(|kb| kb * 1024)
-            .unwrap_or(0);
-        Self {
-            cpu_model,
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            threads,
-            ram_bytes,
-            gpu: None,
-            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        }
-    }
-}
-
-/// Peak resident memory of this process so far (VmHWM), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    tradeoff_engine::proc_kb_field("/proc/self/status", "VmHWM")
-}
+pub use tradeoff_record::proc::peak_rss_bytes;
+pub use tradeoff_record::Machine;
 
 /// Package energy from Intel RAPL (powercap), in joules, summed over packages. None when the
 /// machine does not expose it (VMs usually don't).

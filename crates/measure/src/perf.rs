@@ -251,7 +251,7 @@ pub fn run(
     Ok(PerfResult {
         schema: 1,
         tradeoff_version: env!("CARGO_PKG_VERSION").to_string(),
-        machine: Machine::detect(info.threads.unwrap_or(0)),
+        machine: Machine::detect(),
         model: info,
         file,
         workload: format!(

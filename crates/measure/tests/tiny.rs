@@ -110,5 +110,5 @@ fn perf_reports_speed_latency_and_says_when_energy_is_missing() {
         energy || r.notes.iter().any(|n| n.contains("not available")),
         "energy must be measured or said missing"
     );
-    assert!(!r.machine.cpu_model.is_empty());
+    assert!(!r.machine.cpu.is_empty());
 }

@@ -190,13 +190,13 @@ type Outcomes = BTreeMap<String, Vec<bool>>;
 /// (`params.environment.sandbox`); None when it had everything or the result does not say.
 fn weak_sandbox(r: &ResultRow) -> Option<String> {
     let isolation = r.params.get("environment")?.get("sandbox")?;
-    let isolation: tradeoff_eval::sandbox::Isolation =
+    let isolation: tradeoff_record::sandbox::Isolation =
         serde_json::from_value(isolation.clone()).ok()?;
     let weak = isolation.weaknesses();
     (!weak.is_empty()).then(|| weak.join(", "))
 }
 
-/// Whether a stored sample ended in a fault of the harness (`tradeoff_eval::Status::
+/// Whether a stored sample ended in a fault of the harness (`tradeoff_record::Status::
 /// InfraError`; "sandbox_error" in stores written before the rename).
 fn is_harness_error(status: &str) -> bool {
     status == "infra_error" || status == "sandbox_error"
@@ -271,7 +271,7 @@ fn apply_holm(rows: &mut [Row], alpha: f64) {
 
 /// The 95% interval of a bench result's pass@k from its per-problem outcomes: Wilson where
 /// each problem has exactly k samples, else the record's own (bootstrap) interval unless that
-/// has zero width ([`tradeoff_eval::passk::pass_at_k_ci`]). Records written before these rules
+/// has zero width ([`tradeoff_record::passk::pass_at_k_ci`]). Records written before these rules
 /// had a bootstrap interval even for one sample per problem, which can be [0, 0].
 fn pass_at_k_ci(metric: &str, stored: Option<(f64, f64)>, outs: &Outcomes) -> Option<(f64, f64)> {
     let k = metric.strip_prefix("pass@").and_then(|k| k.parse().ok());
@@ -281,7 +281,7 @@ fn pass_at_k_ci(metric: &str, stored: Option<(f64, f64)>, outs: &Outcomes) -> Op
         .collect();
     match k {
         Some(k) if k >= 1 && !counts.is_empty() && counts.iter().all(|&(n, _)| n >= k) => {
-            tradeoff_eval::passk::pass_at_k_ci(&counts, k, |_| stored)
+            tradeoff_record::passk::pass_at_k_ci(&counts, k, |_| stored)
         }
         _ => stored,
     }
@@ -657,7 +657,7 @@ mod tests {
 
     #[test]
     fn a_weak_sandbox_is_named_and_a_full_one_is_not() {
-        let full = tradeoff_eval::sandbox::Isolation {
+        let full = tradeoff_record::sandbox::Isolation {
             network: true,
             pid: true,
             user_namespace: false,
@@ -667,9 +667,9 @@ mod tests {
             read_only_mounts: true,
             no_privileges: true,
         };
-        let env = |i: &tradeoff_eval::sandbox::Isolation| serde_json::json!({ "environment": { "sandbox": i } });
+        let env = |i: &tradeoff_record::sandbox::Isolation| serde_json::json!({ "environment": { "sandbox": i } });
         assert_eq!(weak_sandbox(&row(env(&full))), None);
-        let weak = tradeoff_eval::sandbox::Isolation {
+        let weak = tradeoff_record::sandbox::Isolation {
             filesystem: None,
             pid: false,
             ..full

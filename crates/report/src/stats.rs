@@ -3,8 +3,8 @@
 //! otherwise), Wilson intervals for rates, and the area under the cost–quality hull.
 
 use serde::{Deserialize, Serialize};
-pub use tradeoff_eval::passk::wilson;
-use tradeoff_eval::passk::{mean, wilson_score};
+pub use tradeoff_record::passk::wilson;
+use tradeoff_record::passk::{mean, wilson_score};
 
 /// Indices of the points no other point dominates, ordered by cost from best to worst.
 /// A point dominates another when it is at least as good on both axes and strictly better on
@@ -124,7 +124,7 @@ pub fn paired_delta(
 ) -> Option<(f64, (f64, f64))> {
     assert_eq!(baseline.len(), variant.len(), "paired samples");
     let d: Vec<f64> = variant.iter().zip(baseline).map(|(v, b)| v - b).collect();
-    match tradeoff_eval::passk::bootstrap_ci(&d, resamples, seed)? {
+    match tradeoff_record::passk::bootstrap_ci(&d, resamples, seed)? {
         (lo, hi) if lo == hi => paired_newcombe(baseline, variant),
         ci => Some((mean(&d), ci)),
     }

@@ -2,7 +2,7 @@
 //! are left out of the comparisons and the per-problem matrix, and counted in the report.
 
 use serde_json::json;
-use tradeoff_eval::Metric;
+use tradeoff_record::Metric;
 use tradeoff_report::*;
 use tradeoff_store::*;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use tradeoff_eval::Metric;
+use tradeoff_record::Metric;
 
 /// One line of `tradeoff runs list`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +74,8 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
             gpu: r.get(9)?,
             os: r.get(10)?,
             hostname: r.get(11)?,
+            // Not stored: architecture and ISA are in the CPU's name as far as reuse goes.
+            ..Machine::default()
         },
         started_unix: r.get(12)?,
         ended_unix: r.get(13)?,
@@ -365,7 +367,8 @@ impl Store {
             b: b.name.clone(),
             same_config: a.config_sha256 == b.config_sha256,
             config_lines,
-            same_machine: a.machine.fingerprint() == b.machine.fingerprint(),
+            same_machine: crate::machine::fingerprint(&a.machine)
+                == crate::machine::fingerprint(&b.machine),
             rows,
         })
     }

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use tradeoff_eval::{BenchResult, Metric};
+use tradeoff_record::{BenchResult, Metric};
 
 /// One connection to the run store.
 pub struct Store {
@@ -109,7 +109,9 @@ impl Store {
         let begun = match existing {
             // Perf results of a run must come from one machine.
             Some((_, sha, fp))
-                if sha == config_sha && spec.machine_bound && fp != spec.machine.fingerprint() =>
+                if sha == config_sha
+                    && spec.machine_bound
+                    && fp != crate::machine::fingerprint(&spec.machine) =>
             {
                 return Err(Error::OtherMachine(name))
             }
@@ -143,7 +145,7 @@ impl Store {
                         m.gpu,
                         m.os,
                         m.hostname,
-                        m.fingerprint(),
+                        crate::machine::fingerprint(m),
                         now
                     ],
                 )?;

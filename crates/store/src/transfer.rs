@@ -34,7 +34,7 @@ pub enum Line {
         key: String,
         spec: ResultSpec,
         status: Status,
-        metrics: Vec<tradeoff_eval::Metric>,
+        metrics: Vec<tradeoff_record::Metric>,
         record: Option<Value>,
     },
     /// A sample of the result whose cache key (in the exporting store) is `result`.
@@ -243,7 +243,7 @@ impl Store {
         let mut ids: std::collections::HashMap<String, Option<ResultId>> = Default::default();
         // A result is marked done only once all its samples are in: an import killed midway
         // leaves it running, and importing again resumes it.
-        let mut pending: Option<(ResultId, Vec<tradeoff_eval::Metric>, Option<Value>)> = None;
+        let mut pending: Option<(ResultId, Vec<tradeoff_record::Metric>, Option<Value>)> = None;
         for (i, text) in lines {
             let n = i + 1;
             let text = text.map_err(|source| Error::Io {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use tradeoff_eval::{Metric, SampleOutcome};
+use tradeoff_record::{Metric, SampleOutcome};
 
 pub type RunId = i64;
 pub type ResultId = i64;
@@ -301,7 +301,7 @@ pub struct SampleRow {
     pub task_id: String,
     pub sample: u32,
     pub passed: bool,
-    /// `tradeoff_eval::Status` as text: "pass", "fail", "timeout"...
+    /// `tradeoff_record::Status` as text: "pass", "fail", "timeout"...
     pub status: String,
     pub detail: Option<String>,
     pub tokens: Option<u64>,

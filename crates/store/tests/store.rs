@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use std::path::Path;
-use tradeoff_eval::Metric;
+use tradeoff_record::Metric;
 use tradeoff_store::*;
 
 fn spec(config: &str, name: &str) -> RunSpec {
@@ -15,6 +15,7 @@ fn spec(config: &str, name: &str) -> RunSpec {
         gpu: None,
         os: "linux".into(),
         hostname: "box".into(),
+        ..Machine::default()
     };
     s
 }

@@ -138,7 +138,9 @@ pub fn run_bench(a: BenchArgs) -> Result<()> {
     let r = perf::run(engine.as_mut(), &o, Some(load_s), file)?;
     println!(
         "{} on {} ({} threads)",
-        a.model, r.machine.cpu_model, r.machine.threads
+        a.model,
+        r.machine.cpu,
+        r.model.threads.unwrap_or(r.machine.threads)
     );
     println!("workload: {}", r.workload);
     print_metrics(&r.metrics);

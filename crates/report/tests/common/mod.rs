@@ -2,7 +2,7 @@
 //! quantized variants with HumanEval outcomes, decode speed, latency and KL divergence.
 
 use serde_json::json;
-use tradeoff_eval::Metric;
+use tradeoff_record::Metric;
 use tradeoff_store::*;
 
 pub const PROBLEMS: usize = 20;
@@ -66,10 +66,10 @@ pub fn build(store: &mut Store) -> RunId {
         }
         let per: Vec<f64> = solved.iter().map(|&p| f64::from(u8::from(p))).collect();
         let pass1 = Metric {
-            ci95: tradeoff_eval::passk::bootstrap_ci(&per, 1000, 0),
+            ci95: tradeoff_record::passk::bootstrap_ci(&per, 1000, 0),
             n: Some(PROBLEMS),
             unit: Some("fraction".into()),
-            ..Metric::new("pass@1", tradeoff_eval::passk::mean(&per), true)
+            ..Metric::new("pass@1", tradeoff_record::passk::mean(&per), true)
         };
         store
             .finish_result(id, &[pass1], &json!({"benchmark": "humaneval"}))

@@ -2,7 +2,7 @@
 //! interval where each problem's pass@k is 0 or 1 (one sample per problem for pass@1), a
 //! percentile bootstrap otherwise, never a zero-width interval.
 
-use crate::record::Metric;
+use crate::result::Metric;
 
 /// Unbiased pass@k of one problem with `n` samples of which `c` passed:
 /// `1 - C(n-c, k) / C(n, k)`, computed as `1 - prod_{i=n-c+1}^{n} (1 - k/i)` so that large
