@@ -417,6 +417,7 @@ impl Session<'_> {
             "uid": setup.drop_to,
             "unshare": setup.unshare,
             "pid_ns": setup.pid_ns,
+            "sys_clone": libc::SYS_clone,
             "id_maps": setup.id_maps.as_ref().map(|(u, g)| {
                 [String::from_utf8_lossy(u), String::from_utf8_lossy(g)]
             }),

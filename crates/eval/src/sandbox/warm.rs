@@ -3,11 +3,15 @@
 //! Starting CPython costs ~9 ms of CPU, more than most benchmark tests; forking a started
 //! one costs well under 1 ms. A trusted "zygote" interpreter (our code only, started by
 //! [`super::Sandbox::warm_python`]) receives one request per run over a private socket pair,
-//! together with the run's descriptors, and forks. The fork then builds exactly the chain of
-//! the exec launcher (`spawn.rs`) in Python: new session, unshare, id maps, init as pid 1,
-//! program with dropped uid, fds 0-4, cleared environment, rlimits, status descriptor
-//! closed, and only then runs the harness code. It reports on the status pipe with the same
-//! messages, so deadlines and collection are shared with the exec launcher.
+//! together with the run's descriptors. With a pid namespace it clones a child straight into
+//! the run's namespaces, which is their init (pid 1): one fork fewer than the exec launcher's
+//! supervisor → init → program (`spawn.rs`); the zygote holds the status pipe until it reaps
+//! that init, so the pipe closes only once the namespace is empty, as with a supervisor.
+//! Without one it forks a supervisor as `spawn.rs` does. The rest is that chain in Python:
+//! new session, id maps, read-only mounts, program with dropped uid and capabilities,
+//! Landlock, fds 0-4, cleared environment, rlimits, status descriptor closed, and only then
+//! the harness code. It reports on the status pipe with the same messages, so deadlines and
+//! collection are shared with the exec launcher.
 //!
 //! The program is a copy of the zygote's memory, which holds nothing secret (the nonce
 //! arrives later, on fd 3) and no privileges once the uid is dropped; it cannot reach the
@@ -43,6 +47,7 @@ def _check(ret):
 
 
 def _fail(status, stage, e):
+    stage = getattr(e, "stage", stage)
     err = e.errno if isinstance(e, OSError) and e.errno else 0
     try:
         os.write(status, b"E" + bytes([stage]) + struct.pack("<i", err))
@@ -191,15 +196,7 @@ def _supervise(req, fds):
         os.write(status, b"G" + struct.pack("<i", os.getpid()))
         if req["unshare"]:
             _check(_libc.unshare(req["unshare"]))
-        stage = 2
-        if req["id_maps"]:
-            _write_file("/proc/self/setgroups", b"deny")
-            _write_file("/proc/self/uid_map", req["id_maps"][0].encode())
-            _write_file("/proc/self/gid_map", req["id_maps"][1].encode())
-        stage = 10
-        if req["unshare"] & _CLONE_NEWNS:
-            _read_only_except(req["dir"])
-        stage = 3
+        stage = _inside(req)
         _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL))
         child = os.fork()
     except BaseException as e:
@@ -225,12 +222,71 @@ def _supervise(req, fds):
     os.killpg(0, signal.SIGKILL)
 
 
+# Status descriptors of runs whose init is our own child, held until it is reaped: the
+# worker sees the pipe close only once the run's namespace is empty (as the supervisor's
+# wait gives in the other chain), so the run's uid is free to reuse by then.
+_holding = {}
+
+
 def _reap(signum, frame):
     try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
+        while True:
+            pid = os.waitpid(-1, os.WNOHANG)[0]
+            if not pid:
+                break
+            fd = _holding.pop(pid, None)
+            if fd is not None:
+                os.close(fd)
     except ChildProcessError:
         pass
+
+
+def _clone(flags, number):
+    # fork() straight into the new namespaces: the child is the namespace's pid 1, which
+    # saves the supervisor process of the other chain (a fork costs more than the run's
+    # tests on small machines).
+    pid = _libc.syscall(ctypes.c_long(number), _ulong(flags | signal.SIGCHLD), _ulong(0),
+                        _ulong(0), _ulong(0), _ulong(0))
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone")
+    return pid
+
+
+def _inside(req):
+    # Id maps and read-only mounts, in the namespaces just entered. Returns the next setup
+    # stage; a failure carries its own (2: id maps, 10: mounts) for _fail.
+    try:
+        if req["id_maps"]:
+            _write_file("/proc/self/setgroups", b"deny")
+            _write_file("/proc/self/uid_map", req["id_maps"][0].encode())
+            _write_file("/proc/self/gid_map", req["id_maps"][1].encode())
+    except BaseException as e:
+        e.stage = 2
+        raise
+    try:
+        if req["unshare"] & _CLONE_NEWNS:
+            _read_only_except(req["dir"])
+    except BaseException as e:
+        e.stage = 10
+        raise
+    return 3
+
+
+def _init_direct(req, fds):
+    # The cloned child: pid 1 of the run's namespaces and its session leader. It drops the
+    # descriptors the zygote holds for other runs, sets up like a supervisor, then is init.
+    status = fds[5]
+    stage = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        for fd in _holding.values():
+            os.close(fd)
+        os.setsid()
+        stage = _inside(req)
+    except BaseException as e:
+        _fail(status, stage, e)
+    _init(req, fds)
 
 
 # Harness code compiled once here rather than in every child (a compile in a fresh child
@@ -262,7 +318,13 @@ def _main():
                 if len(_compiled) > 16:
                     _compiled.clear()
                 _compiled[req["code"]] = compile(req["code"], "<harness>", "exec")
-            pid = os.fork()
+            direct = bool(req["pid_ns"])
+            if direct:
+                # Until the child is in _holding, so that _reap cannot miss it.
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+                pid = _clone(req["unshare"], req["sys_clone"])
+            else:
+                pid = os.fork()
         except BaseException as e:
             try:
                 os.write(fds[5], b"E" + bytes([3]) + struct.pack("<i", getattr(e, "errno", 0) or 0))
@@ -271,9 +333,22 @@ def _main():
             pid = -1
         if pid == 0:
             try:
-                _supervise(req, fds)
+                if direct:
+                    _init_direct(req, fds)
+                else:
+                    for fd in _holding.values():
+                        os.close(fd)
+                    _supervise(req, fds)
             finally:
                 os._exit(1)
+        if pid > 0 and direct:
+            # The run's process group and what to kill at the deadline: both the init.
+            try:
+                os.write(fds[5], b"G" + struct.pack("<i", pid) + b"P" + struct.pack("<i", pid))
+            except OSError:
+                pass
+            _holding[pid] = os.dup(fds[5])
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for fd in fds:
             os.close(fd)
 
