@@ -239,3 +239,54 @@ fn hostile_programs_are_confined_for_an_unprivileged_user() {
     assert!(out.status.success(), "as uid 4242:\n{text}");
     assert!(text.contains("1 passed"), "as uid 4242:\n{text}");
 }
+
+/// Concurrent runs share nothing to talk through: one listens on an abstract unix socket (and
+/// on loopback TCP), the other cannot connect to either, through both launchers.
+#[test]
+fn concurrent_runs_cannot_reach_each_other() {
+    let sb = Sandbox::new().unwrap();
+    let warm = sb.warm_python(&python()).unwrap();
+    let name = format!("tradeoff-hostile-{}", std::process::id());
+    let listen = format!(
+        "import socket, time\nu = socket.socket(socket.AF_UNIX)\nu.bind('\\0{name}')\nu.listen()\ntry:\n    t = socket.socket()\n    t.bind(('127.0.0.1', 4242))\n    t.listen()\nexcept OSError:\n    pass\nprint('listening', flush=True)\ntime.sleep(3)\n"
+    );
+    let connect = format!(
+        "import socket, time\ntime.sleep(1)\nfor family, addr in ((socket.AF_UNIX, '\\0{name}'), (socket.AF_INET, ('127.0.0.1', 4242))):\n    try:\n        socket.socket(family).connect(addr)\n        print('CONNECTED', addr)\n    except OSError as e:\n        print('refused', type(e).__name__)\n"
+    );
+    let limits = Limits::default();
+    for launcher in ["exec", "warm"] {
+        let run = |code: &str| {
+            let s = sb.session().unwrap();
+            match launcher {
+                "exec" => s.run(
+                    &[
+                        python().display().to_string(),
+                        "-I".into(),
+                        "-c".into(),
+                        code.into(),
+                    ],
+                    &limits,
+                ),
+                _ => s.run_python(&warm, code, &limits),
+            }
+            .unwrap()
+        };
+        let (a, b) = std::thread::scope(|t| {
+            let a = t.spawn(|| run(&listen));
+            let b = t.spawn(|| run(&connect));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(
+            a.stdout_str().contains("listening"),
+            "{launcher}: {}",
+            a.stderr_str()
+        );
+        let out = b.stdout_str();
+        assert_eq!(
+            out.matches("refused").count(),
+            2,
+            "{launcher}: {out}{}",
+            b.stderr_str()
+        );
+    }
+}

@@ -41,7 +41,8 @@ impl Default for Limits {
 /// What isolation the sandbox could set up on this machine; recorded with every result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Isolation {
-    /// Own network namespace: no interface but a down loopback, so no network at all.
+    /// A network namespace with no interface but a down loopback, so no network at all (as
+    /// root, warm Python runs share one; see docs/sandbox.md).
     pub network: bool,
     /// Own pid namespace: every process the program starts dies when the run ends.
     pub pid: bool,

@@ -34,6 +34,8 @@ _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SYS_LANDLOCK_RESTRICT_SELF = 446
 _SYS_MOUNT_SETATTR = 442
 _CLONE_NEWNS = 0x20000
+_CLONE_NEWNET = 0x40000000
+_CLONE_NEWUSER = 0x10000000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
 _AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
 _MOUNT_ATTR_RDONLY = 1
@@ -272,6 +274,23 @@ def _inside(req):
     return 3
 
 
+_shared_net = False
+
+
+def _run_flags(flags):
+    # As root, the zygote moves once into an empty network namespace of its own and its runs
+    # share it instead of each creating one (~0.5 ms a run): loopback stays down, the runs
+    # have no capabilities to bring it up, and Landlock scopes abstract unix sockets to each
+    # run, so runs cannot reach each other or anything else through it.
+    global _shared_net
+    if flags & _CLONE_NEWNET and not flags & _CLONE_NEWUSER and os.geteuid() == 0:
+        if not _shared_net:
+            _check(_libc.unshare(_CLONE_NEWNET))
+            _shared_net = True
+        return flags & ~_CLONE_NEWNET
+    return flags
+
+
 def _init_direct(req, fds):
     # The cloned child: pid 1 of the run's namespaces and its session leader. It drops the
     # descriptors the zygote holds for other runs, sets up like a supervisor, then is init.
@@ -322,7 +341,7 @@ def _main():
             if direct:
                 # Until the child is in _holding, so that _reap cannot miss it.
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-                pid = _clone(req["unshare"], req["sys_clone"])
+                pid = _clone(_run_flags(req["unshare"]), req["sys_clone"])
             else:
                 pid = os.fork()
         except BaseException as e:
