@@ -125,6 +125,30 @@ fn python() -> PathBuf {
     PathBuf::from("/usr/bin/python3")
 }
 
+/// Runs Python `code` in a fresh session through the `exec` or the `warm` launcher.
+fn launch(
+    sb: &Sandbox,
+    warm: &tradeoff_eval::sandbox::WarmPython,
+    launcher: &str,
+    code: &str,
+) -> tradeoff_eval::sandbox::RunOutput {
+    let s = sb.session().unwrap();
+    let limits = Limits::default();
+    match launcher {
+        "exec" => s.run(
+            &[
+                python().display().to_string(),
+                "-I".into(),
+                "-c".into(),
+                code.into(),
+            ],
+            &limits,
+        ),
+        _ => s.run_python(warm, code, &limits),
+    }
+    .unwrap()
+}
+
 /// Runs the attacks and the legitimate program through both launchers; returns what each
 /// attack did, per launcher.
 fn run_suite(sb: &Sandbox, victim: &Victim) -> Vec<(String, serde_json::Value)> {
@@ -136,25 +160,9 @@ fn run_suite(sb: &Sandbox, victim: &Victim) -> Vec<(String, serde_json::Value)> 
         )
         .replace("CACHE", &format!("{:?}", cache.display().to_string()));
     let warm = sb.warm_python(&python()).unwrap();
-    let limits = Limits::default();
     let mut results = Vec::new();
     for launcher in ["exec", "warm"] {
-        let run = |code: &str| {
-            let s = sb.session().unwrap();
-            match launcher {
-                "exec" => s.run(
-                    &[
-                        python().display().to_string(),
-                        "-I".into(),
-                        "-c".into(),
-                        code.into(),
-                    ],
-                    &limits,
-                ),
-                _ => s.run_python(&warm, code, &limits),
-            }
-            .unwrap()
-        };
+        let run = |code: &str| launch(sb, &warm, launcher, code);
         let out = run(&code);
         assert_eq!(out.exit, Exit::Code(0), "{launcher}: {}", out.stderr_str());
         let done: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
@@ -253,24 +261,8 @@ fn concurrent_runs_cannot_reach_each_other() {
     let connect = format!(
         "import socket, time\ntime.sleep(1)\nfor family, addr in ((socket.AF_UNIX, '\\0{name}'), (socket.AF_INET, ('127.0.0.1', 4242))):\n    try:\n        socket.socket(family).connect(addr)\n        print('CONNECTED', addr)\n    except OSError as e:\n        print('refused', type(e).__name__)\n"
     );
-    let limits = Limits::default();
     for launcher in ["exec", "warm"] {
-        let run = |code: &str| {
-            let s = sb.session().unwrap();
-            match launcher {
-                "exec" => s.run(
-                    &[
-                        python().display().to_string(),
-                        "-I".into(),
-                        "-c".into(),
-                        code.into(),
-                    ],
-                    &limits,
-                ),
-                _ => s.run_python(&warm, code, &limits),
-            }
-            .unwrap()
-        };
+        let run = |code: &str| launch(&sb, &warm, launcher, code);
         let (a, b) = std::thread::scope(|t| {
             let a = t.spawn(|| run(&listen));
             let b = t.spawn(|| run(&connect));
