@@ -115,11 +115,6 @@ pub fn auto_batch(
     compute.min(memory).max(1)
 }
 
-/// `MemAvailable` from /proc/meminfo, in bytes (None where the kernel does not say).
-fn mem_available() -> Option<u64> {
-    tradeoff_record::proc::mem_available_bytes()
-}
-
 pub struct LocalEngine {
     pub model: Model,
     pub tokenizer: Tokenizer,
@@ -203,7 +198,7 @@ impl LocalEngine {
             &self.model.cfg,
             longest + PROMPT_ESTIMATE,
             rayon::current_num_threads(),
-            mem_available(),
+            tradeoff_record::proc::mem_available_bytes(),
         );
         tracing::debug!("batch limit {n} (auto; --batch sets it)");
         n

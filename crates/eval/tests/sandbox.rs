@@ -193,11 +193,18 @@ fn a_weak_sandbox_is_refused_unless_allowed() {
     let weak = sb.isolation().weaknesses();
     assert!(weak.contains(&"no network namespace"), "{weak:?}");
     assert!(sb.isolation().describe().contains("pid namespace OFF"));
-    // Landlock does not need namespaces: the weak sandbox still confines the filesystem.
-    let out = py(
-        &sb,
-        "import os\ntry:\n    open('/var/tmp/x', 'w')\nexcept PermissionError:\n    print('denied')",
-        &Limits::default(),
-    );
-    assert_eq!(out.stdout_str().trim(), "denied", "{}", out.stderr_str());
+    // Landlock does not need namespaces: the weak sandbox still confines the filesystem,
+    // through both launchers (the warm one then forks a supervisor).
+    let code = "import os\ntry:\n    open('/var/tmp/x', 'w')\nexcept PermissionError:\n    print('denied')\nos.write(4, os.read(3, 32))";
+    let warm = sb.warm_python(std::path::Path::new(&python())).unwrap();
+    for out in [
+        py(&sb, code, &Limits::default()),
+        sb.session()
+            .unwrap()
+            .run_python(&warm, code, &Limits::default())
+            .unwrap(),
+    ] {
+        assert_eq!(out.stdout_str().trim(), "denied", "{}", out.stderr_str());
+        assert!(out.nonce_seen && out.exit == Exit::Code(0));
+    }
 }

@@ -232,7 +232,7 @@ pub struct Dataset {
 /// Every input that decides a result's outcome; two equal specs are the same result. Put
 /// anything else that matters (split, problem limit, prompt style, time-limit rule, context
 /// length...) in `params`. Perf results are also keyed by the run's machine.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultSpec {
     pub variant: String,
     pub kind: Kind,

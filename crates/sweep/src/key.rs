@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tradeoff_compress::Recipe;
 use tradeoff_eval::record::TimeRule;
 use tradeoff_eval::sandbox::Isolation;
-use tradeoff_store::{sha256_json, Dataset, Kind, ResultSpec};
+use tradeoff_store::{sha256_json, Kind, ResultSpec};
 
 /// Version of what the sweep stores for the same inputs. Bump it whenever outputs change:
 /// a change to scoring, prompts, extraction of the answer, generation, metrics or their
@@ -25,30 +25,16 @@ pub const RESULTS_VERSION: u32 = 1;
 /// Every input that decides one stored result; two equal values are the same result, and
 /// [`ResultInputs::key`] is its cache key.
 ///
-/// What was measured: `variant`, `kind`, `name`, `dataset`, `prompt_template`, `generation`,
-/// `seed`, `n`, `k` and `params`. How it was computed: `results_version`, `kernels`,
-/// `sandbox`, `toolchain`, `time_rule` (stored in the result's params under `"environment"`).
+/// What was measured is the store's [`ResultSpec`] (`measured`); how it was computed is the
+/// rest (stored in the result's params under `"environment"`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResultInputs {
-    /// The variant's store id ([`tradeoff_store::VariantSpec::id`]): the hash of its model,
-    /// source sha256, recipe and artifact sha256 (a served variant: its URL, model id, chat
-    /// template and listing), so other weights are another result.
-    pub variant: String,
-    pub kind: Kind,
-    /// Benchmark or measurement name.
-    pub name: String,
-    /// The benchmark's (or corpus') data and its sha256.
-    pub dataset: Option<Dataset>,
-    /// The prompt template of the prompt style.
-    pub prompt_template: Option<String>,
-    /// Generation parameters (`GenParams` as JSON).
-    pub generation: Option<Value>,
-    pub seed: u64,
-    pub n: usize,
-    pub k: Vec<usize>,
-    /// What the measurement is asked for: a benchmark's problem limit, prompt style and
-    /// split; quality's options and baseline; perf's options and threads.
-    pub params: Value,
+    /// The variant (its store id: the hash of its model, source sha256, recipe and artifact
+    /// sha256; a served variant: its URL, model id, chat template and listing), benchmark or
+    /// measurement, data set and sha256, prompt template, generation parameters, seed, n, k,
+    /// and `params`: a benchmark's problem limit, prompt style and split; quality's options
+    /// and baseline; perf's options and threads.
+    pub measured: ResultSpec,
     /// [`RESULTS_VERSION`] when made by this build.
     pub results_version: u32,
     /// The engine's matrix-kernel path ([`tradeoff_engine::kernels::id`]) for weights run in
@@ -67,16 +53,7 @@ impl ResultInputs {
     /// A result of `variant` with nothing else set, at this build's [`RESULTS_VERSION`].
     pub fn new(variant: &str, kind: Kind, name: impl Into<String>) -> Self {
         Self {
-            variant: variant.to_string(),
-            kind,
-            name: name.into(),
-            dataset: None,
-            prompt_template: None,
-            generation: None,
-            seed: 0,
-            n: 1,
-            k: vec![1],
-            params: Value::Null,
+            measured: ResultSpec::new(variant, kind, name),
             results_version: RESULTS_VERSION,
             kernels: None,
             sandbox: None,
@@ -88,30 +65,20 @@ impl ResultInputs {
     /// The store's spec: the measured inputs in their columns, the environment in
     /// `params.environment` (so exports and imports carry it and keep the key).
     pub fn spec(&self) -> ResultSpec {
-        let mut params = match &self.params {
-            Value::Object(_) => self.params.clone(),
+        let mut spec = self.measured.clone();
+        spec.params = match spec.params {
+            Value::Object(_) => spec.params,
             Value::Null => json!({}),
             other => json!({ "params": other }),
         };
-        params["environment"] = json!({
+        spec.params["environment"] = json!({
             "results_version": self.results_version,
             "kernels": self.kernels,
             "sandbox": self.sandbox,
             "toolchain": self.toolchain,
             "time_rule": self.time_rule,
         });
-        ResultSpec {
-            variant: self.variant.clone(),
-            kind: self.kind,
-            name: self.name.clone(),
-            dataset: self.dataset.clone(),
-            prompt_template: self.prompt_template.clone(),
-            generation: self.generation.clone(),
-            seed: self.seed,
-            n: self.n,
-            k: self.k.clone(),
-            params,
-        }
+        spec
     }
 
     /// The cache key in a store whose run has machine fingerprint `machine_fp` (used for perf
@@ -186,6 +153,7 @@ impl VariantInputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tradeoff_store::Dataset;
 
     fn isolation() -> Isolation {
         serde_json::from_value(json!({
@@ -203,16 +171,16 @@ mod tests {
 
     fn bench() -> ResultInputs {
         let mut r = ResultInputs::new("variant-sha", Kind::Bench, "humaneval");
-        r.dataset = Some(Dataset {
+        r.measured.dataset = Some(Dataset {
             name: "humaneval".into(),
             sha256: "data-sha".into(),
         });
-        r.prompt_template = Some("{prompt}".into());
-        r.generation = Some(json!({ "max_new_tokens": 512, "temperature": 0.0 }));
-        r.seed = 1;
-        r.n = 1;
-        r.k = vec![1];
-        r.params = json!({ "limit": null, "style": "base", "split": null });
+        r.measured.prompt_template = Some("{prompt}".into());
+        r.measured.generation = Some(json!({ "max_new_tokens": 512, "temperature": 0.0 }));
+        r.measured.seed = 1;
+        r.measured.n = 1;
+        r.measured.k = vec![1];
+        r.measured.params = json!({ "limit": null, "style": "base", "split": null });
         r.kernels = Some("avx2".into());
         r.sandbox = Some(isolation_key(&isolation()));
         r.toolchain = Some("/usr/bin/python3 3.11.2".into());
@@ -225,31 +193,40 @@ mod tests {
     /// Each input changed alone, with what it changes.
     fn one_change_each() -> Vec<(&'static str, Change)> {
         vec![
-            ("variant", Box::new(|r| r.variant = "other-variant".into())),
-            ("kind", Box::new(|r| r.kind = Kind::Quality)),
-            ("name", Box::new(|r| r.name = "mbpp".into())),
+            (
+                "variant",
+                Box::new(|r| r.measured.variant = "other-variant".into()),
+            ),
+            ("kind", Box::new(|r| r.measured.kind = Kind::Quality)),
+            ("name", Box::new(|r| r.measured.name = "mbpp".into())),
             (
                 "dataset sha",
-                Box::new(|r| r.dataset.as_mut().unwrap().sha256 = "new-data".into()),
+                Box::new(|r| r.measured.dataset.as_mut().unwrap().sha256 = "new-data".into()),
             ),
-            ("dataset", Box::new(|r| r.dataset = None)),
+            ("dataset", Box::new(|r| r.measured.dataset = None)),
             (
                 "prompt template",
-                Box::new(|r| r.prompt_template = Some("<s>{prompt}".into())),
+                Box::new(|r| r.measured.prompt_template = Some("<s>{prompt}".into())),
             ),
             (
                 "generation",
-                Box::new(|r| r.generation.as_mut().unwrap()["temperature"] = json!(0.2)),
+                Box::new(|r| r.measured.generation.as_mut().unwrap()["temperature"] = json!(0.2)),
             ),
-            ("seed", Box::new(|r| r.seed = 2)),
-            ("n", Box::new(|r| r.n = 10)),
-            ("k", Box::new(|r| r.k = vec![1, 5])),
+            ("seed", Box::new(|r| r.measured.seed = 2)),
+            ("n", Box::new(|r| r.measured.n = 10)),
+            ("k", Box::new(|r| r.measured.k = vec![1, 5])),
             (
                 "prompt style",
-                Box::new(|r| r.params["style"] = json!("instruct")),
+                Box::new(|r| r.measured.params["style"] = json!("instruct")),
             ),
-            ("problem limit", Box::new(|r| r.params["limit"] = json!(20))),
-            ("split", Box::new(|r| r.params["split"] = json!("test"))),
+            (
+                "problem limit",
+                Box::new(|r| r.measured.params["limit"] = json!(20)),
+            ),
+            (
+                "split",
+                Box::new(|r| r.measured.params["split"] = json!("test")),
+            ),
             (
                 "results version",
                 Box::new(|r| r.results_version = RESULTS_VERSION + 1),

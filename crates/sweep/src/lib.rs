@@ -592,16 +592,17 @@ impl Sweep<'_> {
         }
         let ds = bench.dataset();
         let mut inputs = ResultInputs::new(&b.id, Kind::Bench, name);
-        inputs.dataset = Some(Dataset {
+        inputs.measured.dataset = Some(Dataset {
             name: ds.name.clone(),
             sha256: ds.sha256.clone(),
         });
-        inputs.prompt_template = Some(bench.template(style));
-        inputs.generation = Some(serde_json::to_value(&params).unwrap_or(Value::Null));
-        inputs.seed = self.cfg.seed;
-        inputs.n = e.n;
-        inputs.k = ks.clone();
-        inputs.params = json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
+        inputs.measured.prompt_template = Some(bench.template(style));
+        inputs.measured.generation = Some(serde_json::to_value(&params).unwrap_or(Value::Null));
+        inputs.measured.seed = self.cfg.seed;
+        inputs.measured.n = e.n;
+        inputs.measured.k = ks.clone();
+        inputs.measured.params =
+            json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
         inputs.kernels = kernels_of(b);
         if executed {
             let exec = self.exec.as_ref().expect("created above");
@@ -784,12 +785,12 @@ impl Sweep<'_> {
         let corpus = tradeoff_assets::corpus::eval_corpus()?;
         let src_sha = source_sha.clone();
         let mut inputs = ResultInputs::new(&b.id, Kind::Quality, "quality");
-        inputs.dataset = Some(Dataset {
+        inputs.measured.dataset = Some(Dataset {
             name: corpus.name.clone(),
             sha256: corpus.sha256.clone(),
         });
-        inputs.seed = self.cfg.seed;
-        inputs.params = json!({ "options": o, "baseline_sha256": src_sha, "baseline_weights": "dequantized f32" });
+        inputs.measured.seed = self.cfg.seed;
+        inputs.measured.params = json!({ "options": o, "baseline_sha256": src_sha, "baseline_weights": "dequantized f32" });
         inputs.kernels = kernels_of(b);
         let id = match self.store().begin_result(self.run, &inputs.spec())? {
             Started::Cached(_) => return Ok(Done::Reused(())),
@@ -835,8 +836,8 @@ impl Sweep<'_> {
             ..Default::default()
         };
         let mut inputs = ResultInputs::new(&b.id, Kind::Perf, "perf");
-        inputs.seed = self.cfg.seed;
-        inputs.params = json!({ "options": o, "threads": self.opts.threads });
+        inputs.measured.seed = self.cfg.seed;
+        inputs.measured.params = json!({ "options": o, "threads": self.opts.threads });
         inputs.kernels = kernels_of(b);
         let id = match self.store().begin_result(self.run, &inputs.spec())? {
             Started::Cached(_) => return Ok(Done::Reused(())),

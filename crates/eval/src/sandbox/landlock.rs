@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -129,7 +129,6 @@ pub(super) fn ruleset(abi: u32, dir: &Path, read: &[PathBuf]) -> io::Result<Owne
     }
     // SAFETY: a fresh descriptor that we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    use std::os::fd::AsRawFd;
     let system = SYSTEM.iter().map(PathBuf::from);
     for p in system.chain(read.iter().cloned()) {
         add(fd.as_raw_fd(), &p, READ & handled)?;
@@ -155,9 +154,9 @@ fn add(ruleset: RawFd, path: &Path, access: u64) -> io::Result<()> {
         };
     }
     // SAFETY: owned from here.
-    let pfd = unsafe { OwnedFd::from_raw_fd(pfd) };
-    use std::os::fd::AsRawFd;
-    let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+    let pfd = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(pfd) });
+    // What was opened, not the path again.
+    let is_dir = pfd.metadata().is_ok_and(|m| m.is_dir());
     let rule = PathBeneath {
         allowed_access: if is_dir { access } else { access & FILE_RIGHTS },
         parent_fd: pfd.as_raw_fd(),

@@ -320,29 +320,13 @@ unsafe fn confine(ruleset: RawFd) -> bool {
         version: u32,
         pid: c_int,
     }
-    #[repr(C)]
-    struct CapData {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
     const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
     let header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let none = [
-        CapData {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-        CapData {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-    ];
+    // Version 3 takes two `{ effective, permitted, inheritable }` sets of u32: all empty.
+    let none = [0u32; 6];
     if libc::syscall(libc::SYS_capset, &header, none.as_ptr()) != 0 {
         return false;
     }

@@ -49,7 +49,6 @@ def _check(ret):
 
 
 def _fail(status, stage, e):
-    stage = getattr(e, "stage", stage)
     err = e.errno if isinstance(e, OSError) and e.errno else 0
     try:
         os.write(status, b"E" + bytes([stage]) + struct.pack("<i", err))
@@ -190,37 +189,25 @@ def _init(req, fds):
 
 
 def _supervise(req, fds):
+    # Plain mode only (no namespaces; with them the run's init is cloned straight from the
+    # zygote, _init_direct): a supervisor leading the run's process group, as in spawn.rs.
     status = fds[5]
     stage = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         os.write(status, b"G" + struct.pack("<i", os.getpid()))
-        if req["unshare"]:
-            _check(_libc.unshare(req["unshare"]))
-        stage = _inside(req)
+        stage = 3
         _check(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL))
         child = os.fork()
     except BaseException as e:
         _fail(status, stage, e)
     if child == 0:
-        if req["pid_ns"]:
-            _init(req, fds)
         _program(req, fds)
     os.write(status, b"P" + struct.pack("<i", child))
     _close_except(0, status)
-    if req["pid_ns"]:
-        while True:
-            try:
-                os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
-        os._exit(0)
     _report_exit(child, status)
-    # Without a pid namespace, what is left of the run's process group goes with us.
+    # What is left of the run's process group goes with us.
     os.killpg(0, signal.SIGKILL)
 
 
@@ -254,26 +241,6 @@ def _clone(flags, number):
     return pid
 
 
-def _inside(req):
-    # Id maps and read-only mounts, in the namespaces just entered. Returns the next setup
-    # stage; a failure carries its own (2: id maps, 10: mounts) for _fail.
-    try:
-        if req["id_maps"]:
-            _write_file("/proc/self/setgroups", b"deny")
-            _write_file("/proc/self/uid_map", req["id_maps"][0].encode())
-            _write_file("/proc/self/gid_map", req["id_maps"][1].encode())
-    except BaseException as e:
-        e.stage = 2
-        raise
-    try:
-        if req["unshare"] & _CLONE_NEWNS:
-            _read_only_except(req["dir"])
-    except BaseException as e:
-        e.stage = 10
-        raise
-    return 3
-
-
 _shared_net = False
 
 
@@ -293,7 +260,8 @@ def _run_flags(flags):
 
 def _init_direct(req, fds):
     # The cloned child: pid 1 of the run's namespaces and its session leader. It drops the
-    # descriptors the zygote holds for other runs, sets up like a supervisor, then is init.
+    # descriptors the zygote holds for other runs, sets up as spawn.rs's supervisor does,
+    # then is init.
     status = fds[5]
     stage = 1
     try:
@@ -302,7 +270,14 @@ def _init_direct(req, fds):
         for fd in _holding.values():
             os.close(fd)
         os.setsid()
-        stage = _inside(req)
+        stage = 2
+        if req["id_maps"]:
+            _write_file("/proc/self/setgroups", b"deny")
+            _write_file("/proc/self/uid_map", req["id_maps"][0].encode())
+            _write_file("/proc/self/gid_map", req["id_maps"][1].encode())
+        stage = 10
+        if req["unshare"] & _CLONE_NEWNS:
+            _read_only_except(req["dir"])
     except BaseException as e:
         _fail(status, stage, e)
     _init(req, fds)
