@@ -24,6 +24,14 @@ details summary{cursor:pointer;color:#335}
 @media print{body{max-width:none}.scroll{overflow:visible}figure{break-inside:avoid}table{font-size:10px}th,td{white-space:normal;padding:2px 4px}}
 "#;
 
+/// The ISA extensions that decide which kernels ran, for the header ("" when not recorded).
+fn isa_note(m: &tradeoff_record::Machine) -> String {
+    if m.isa.is_empty() {
+        return String::new();
+    }
+    format!(", {} {}", esc(&m.arch), esc(&m.isa.join(" ")))
+}
+
 /// Renders the whole report.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
@@ -35,7 +43,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = write!(
         s,
-        "<h1>Trade-off report: {}</h1><p class=\"meta\">Run {} · {} · started {} UTC{} · tradeoff {}{} · {} ({} threads, {:.1} GiB RAM{})</p>",
+        "<h1>Trade-off report: {}</h1><p class=\"meta\">Run {} · {} · started {} UTC{} · tradeoff {}{} · {} ({} threads, {:.1} GiB RAM{}{})</p>",
         esc(&run.name),
         run.id,
         run.status.as_str(),
@@ -56,6 +64,7 @@ pub fn render(r: &Report) -> String {
             .as_ref()
             .map(|g| format!(", {}", esc(g)))
             .unwrap_or_default(),
+        isa_note(&run.machine),
     );
     match (&r.baseline, &r.baseline_note) {
         (Some(b), Some(n)) => {

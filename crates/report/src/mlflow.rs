@@ -336,6 +336,8 @@ pub fn export(
         param("machine.ram_bytes", m.ram_bytes),
         param("machine.gpu", m.gpu.as_deref().unwrap_or("none")),
         param("machine.os", &m.os),
+        param("machine.arch", &m.arch),
+        param("machine.isa", m.isa.join(",")),
         param("baseline", report.baseline.as_deref().unwrap_or("none")),
     ];
     params.extend(

@@ -45,7 +45,7 @@ mod types;
 
 pub use artifact::hash_artifact;
 pub use machine::Machine;
-pub use query::{DiffRow, RmReport, RunDiff, RunSummary};
+pub use query::{DiffRow, RmReport, RunDiff, RunFacets, RunSummary};
 pub use routing_log::LogSession;
 pub use schema::SCHEMA_VERSION;
 pub use store::{Begun, Store, Upserted};

@@ -23,6 +23,15 @@ pub struct RunSummary {
     pub reused: usize,
 }
 
+/// What a run is about, for filtering listings: its variants' models and compression methods
+/// (the recipe's `method`, else its `name`) and its benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFacets {
+    pub models: BTreeSet<String>,
+    pub methods: BTreeSet<String>,
+    pub benchmarks: BTreeSet<String>,
+}
+
 /// One metric compared between two runs (same variant, result and metric name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiffRow {
@@ -57,7 +66,7 @@ pub struct RmReport {
 }
 
 const RUN_COLS: &str = "id, name, config, config_sha256, tool_version, git_rev, cpu, threads,
-    ram_bytes, gpu, os, hostname, started_unix, ended_unix, status";
+    ram_bytes, gpu, os, hostname, started_unix, ended_unix, status, arch, isa";
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
@@ -74,8 +83,13 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
             gpu: r.get(9)?,
             os: r.get(10)?,
             hostname: r.get(11)?,
-            // Not stored: architecture and ISA are in the CPU's name as far as reuse goes.
-            ..Machine::default()
+            arch: r.get(15)?,
+            isa: r
+                .get::<_, String>(16)?
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect(),
         },
         started_unix: r.get(12)?,
         ended_unix: r.get(13)?,
@@ -163,6 +177,51 @@ impl Store {
                 reused: r.get::<_, i64>(7)? as usize,
             })
         })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every run's [`RunFacets`], in two queries whatever the number of runs.
+    pub fn run_facets(&self) -> Result<BTreeMap<RunId, RunFacets>> {
+        let mut out: BTreeMap<RunId, RunFacets> = BTreeMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT rv.run, v.model, v.recipe FROM run_variants rv
+             JOIN variants v ON v.id = rv.variant",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, RunId>(0)?,
+                r.get::<_, String>(1)?,
+                json_col(r.get(2)?),
+            ))
+        })?;
+        for row in rows {
+            let (run, model, recipe) = row?;
+            let f = out.entry(run).or_default();
+            f.models.insert(model);
+            let method = recipe.get("method").or_else(|| recipe.get("name"));
+            if let Some(m) = method.and_then(Value::as_str) {
+                f.methods.insert(m.to_string());
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT rr.run, r.name FROM run_results rr
+             JOIN results r ON r.id = rr.result WHERE r.kind = 'bench'",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, RunId>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (run, bench) = row?;
+            out.entry(run).or_default().benchmarks.insert(bench);
+        }
+        Ok(out)
+    }
+
+    /// Samples committed so far per result of a run (live progress of a sweep).
+    pub fn sample_counts(&self, run: RunId) -> Result<BTreeMap<ResultId, usize>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT rr.result, (SELECT COUNT(*) FROM samples s WHERE s.result = rr.result)
+             FROM run_results rr WHERE rr.run = ?1",
+        )?;
+        let rows = stmt.query_map([run], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

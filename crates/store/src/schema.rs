@@ -155,6 +155,12 @@ CREATE TABLE routing_log (
 );
 CREATE INDEX routing_log_session ON routing_log(session, time);
 "#,
+    // v4: the machine's architecture and ISA extensions (comma-separated), which decide the
+    // kernels' code paths; empty for runs stored before.
+    r#"
+ALTER TABLE runs ADD COLUMN arch TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN isa TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this build writes.

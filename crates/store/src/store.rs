@@ -131,8 +131,9 @@ impl Store {
                 let m = &spec.machine;
                 tx.execute(
                     "INSERT INTO runs (name, config, config_sha256, tool_version, git_rev, cpu,
-                        threads, ram_bytes, gpu, os, hostname, machine_fp, started_unix, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'running')",
+                        threads, ram_bytes, gpu, os, hostname, machine_fp, started_unix, status, arch, isa)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'running',
+                        ?14, ?15)",
                     params![
                         name,
                         spec.config,
@@ -146,7 +147,9 @@ impl Store {
                         m.os,
                         m.hostname,
                         crate::machine::fingerprint(m),
-                        now
+                        now,
+                        m.arch,
+                        m.isa.join(",")
                     ],
                 )?;
                 Begun {

@@ -15,7 +15,8 @@ fn spec(config: &str, name: &str) -> RunSpec {
         gpu: None,
         os: "linux".into(),
         hostname: "box".into(),
-        ..Machine::default()
+        arch: "x86_64".into(),
+        isa: vec!["avx2".into(), "avx512_vnni".into()],
     };
     s
 }
@@ -105,6 +106,11 @@ fn round_trip() {
     assert_eq!(r.status, Status::Done);
     assert_eq!(r.config, "a = 1\n");
     assert_eq!(r.machine.cpu, "Test CPU");
+    assert_eq!(
+        r.machine.isa,
+        ["avx2", "avx512_vnni"],
+        "the ISA the kernels chose by is kept"
+    );
     assert_eq!(r.tool_version, env!("CARGO_PKG_VERSION"));
     assert_eq!(st.resolve_run("latest").unwrap().id, r.id);
     assert_eq!(st.resolve_run(&r.id.to_string()).unwrap().name, "r1");
