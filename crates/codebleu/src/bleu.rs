@@ -55,67 +55,82 @@ fn brevity_penalty(ref_len: usize, hyp_len: usize) -> f64 {
     }
 }
 
-/// Combines the corpus totals into the score.
-fn score(numerators: [f64; ORDERS], denominators: [f64; ORDERS], bp: f64) -> f64 {
-    // No unigram match at all: the package returns 0 before smoothing.
-    if numerators[0] == 0.0 {
-        return 0.0;
-    }
-    let log_sum: f64 = numerators
-        .iter()
-        .zip(denominators)
-        .map(|(&num, den)| {
-            let num = if num == 0.0 { EPSILON } else { num };
-            (num / den).ln() / ORDERS as f64
-        })
-        .sum();
-    bp * log_sum.exp()
+/// The n-gram counts BLEU is computed from, for one hypothesis or summed over a corpus.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct NgramStats {
+    numerators: [f64; ORDERS],
+    denominators: [f64; ORDERS],
+    hyp_len: usize,
+    ref_len: usize,
 }
 
-/// Corpus BLEU-4 of tokenized hypotheses against their tokenized references (clipped
-/// precision against the most generous reference).
-pub(crate) fn corpus_bleu(references: &[Vec<Tokens>], hypotheses: &[Tokens]) -> f64 {
-    let mut numerators = [0.0; ORDERS];
-    let mut denominators = [0.0; ORDERS];
-    let (mut hyp_len, mut ref_len) = (0, 0);
-    for (refs, hyp) in references.iter().zip(hypotheses) {
-        for n in 1..=ORDERS {
-            let counts = ngram_counts(hyp, n);
-            let ref_counts: Vec<_> = refs
-                .iter()
-                .map(|r| count_map(&ngram_counts(r, n)))
-                .collect();
-            let mut clipped = 0usize;
-            let mut total = 0usize;
-            for (gram, count) in &counts {
-                let max_ref = ref_counts
-                    .iter()
-                    .map(|rc| rc.get(gram).copied().unwrap_or(0))
-                    .max()
-                    .unwrap_or(0);
-                clipped += (*count).min(max_ref);
-                total += count;
-            }
-            numerators[n - 1] += clipped as f64;
-            denominators[n - 1] += total.max(1) as f64;
+impl NgramStats {
+    /// Adds another hypothesis's counts (in corpus order, so float sums are the package's).
+    pub(crate) fn add(&mut self, other: &NgramStats) {
+        for n in 0..ORDERS {
+            self.numerators[n] += other.numerators[n];
+            self.denominators[n] += other.denominators[n];
         }
-        hyp_len += hyp.len();
-        ref_len += closest_ref_length(refs.iter().map(Vec::len), hyp.len());
+        self.hyp_len += other.hyp_len;
+        self.ref_len += other.ref_len;
     }
-    score(numerators, denominators, brevity_penalty(ref_len, hyp_len))
+
+    /// Combines the totals into the score.
+    pub(crate) fn score(&self) -> f64 {
+        // No unigram match at all: the package returns 0 before smoothing.
+        if self.numerators[0] == 0.0 {
+            return 0.0;
+        }
+        let log_sum: f64 = self
+            .numerators
+            .iter()
+            .zip(self.denominators)
+            .map(|(&num, den)| {
+                let num = if num == 0.0 { EPSILON } else { num };
+                (num / den).ln() / ORDERS as f64
+            })
+            .sum();
+        brevity_penalty(self.ref_len, self.hyp_len) * log_sum.exp()
+    }
 }
 
-/// codebleu's weighted n-gram match: like BLEU but a recall over each reference's n-grams
-/// (summed over references), with unigrams weighted 1 for keywords and 0.2 otherwise.
+/// BLEU's counts for one tokenized hypothesis against its tokenized references (clipped
+/// precision against the most generous reference).
+pub(crate) fn bleu_stats(refs: &[Tokens], hyp: &Tokens) -> NgramStats {
+    let mut s = NgramStats::default();
+    for n in 1..=ORDERS {
+        let counts = ngram_counts(hyp, n);
+        let ref_counts: Vec<_> = refs
+            .iter()
+            .map(|r| count_map(&ngram_counts(r, n)))
+            .collect();
+        let mut clipped = 0usize;
+        let mut total = 0usize;
+        for (gram, count) in &counts {
+            let max_ref = ref_counts
+                .iter()
+                .map(|rc| rc.get(gram).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            clipped += (*count).min(max_ref);
+            total += count;
+        }
+        s.numerators[n - 1] += clipped as f64;
+        s.denominators[n - 1] += total.max(1) as f64;
+    }
+    s.hyp_len = hyp.len();
+    s.ref_len = closest_ref_length(refs.iter().map(Vec::len), hyp.len());
+    s
+}
+
+/// codebleu's weighted n-gram match counts for one hypothesis: like BLEU but a recall over
+/// each reference's n-grams (summed over references), with unigrams weighted 1 for keywords
+/// and 0.2 otherwise.
 ///
 /// Mirrors two quirks of the package: the "reference length" of the brevity penalty is 2
 /// for every hypothesis (it measures the `[tokens, weights]` pair, not the tokens), and
 /// the unigram weights apply always (its guard compares two sizes that are always equal).
-pub(crate) fn corpus_weighted_bleu(
-    references: &[Vec<Tokens>],
-    hypotheses: &[Tokens],
-    keywords: &[&str],
-) -> f64 {
+pub(crate) fn weighted_stats(refs: &[Tokens], hyp: &Tokens, keywords: &[&str]) -> NgramStats {
     let weight = |token: &str| {
         if keywords.binary_search(&token).is_ok() {
             1.0
@@ -123,32 +138,38 @@ pub(crate) fn corpus_weighted_bleu(
             NON_KEYWORD_WEIGHT
         }
     };
-    let mut numerators = [0.0; ORDERS];
-    let mut denominators = [0.0; ORDERS];
-    let (mut hyp_len, mut ref_len) = (0, 0);
-    for (refs, hyp) in references.iter().zip(hypotheses) {
-        for n in 1..=ORDERS {
-            let counts = count_map(&ngram_counts(hyp, n));
-            let (mut numerator, mut denominator) = (0.0, 0.0);
-            for reference in refs {
-                let ref_counts = ngram_counts(reference, n);
-                let (mut clipped, mut total) = (0.0, 0.0);
-                for (gram, count) in &ref_counts {
-                    let hyp_count = counts.get(gram).copied().unwrap_or(0);
-                    let w = if n == 1 { weight(gram[0]) } else { 1.0 };
-                    clipped += (*count).min(hyp_count) as f64 * w;
-                    total += *count as f64 * w;
-                }
-                numerator += clipped;
-                denominator += f64::max(1.0, total);
+    let mut s = NgramStats::default();
+    for n in 1..=ORDERS {
+        let counts = count_map(&ngram_counts(hyp, n));
+        let (mut numerator, mut denominator) = (0.0, 0.0);
+        for reference in refs {
+            let ref_counts = ngram_counts(reference, n);
+            let (mut clipped, mut total) = (0.0, 0.0);
+            for (gram, count) in &ref_counts {
+                let hyp_count = counts.get(gram).copied().unwrap_or(0);
+                let w = if n == 1 { weight(gram[0]) } else { 1.0 };
+                clipped += (*count).min(hyp_count) as f64 * w;
+                total += *count as f64 * w;
             }
-            numerators[n - 1] += numerator;
-            denominators[n - 1] += denominator;
+            numerator += clipped;
+            denominator += f64::max(1.0, total);
         }
-        hyp_len += hyp.len();
-        ref_len += 2;
+        s.numerators[n - 1] += numerator;
+        s.denominators[n - 1] += denominator;
     }
-    score(numerators, denominators, brevity_penalty(ref_len, hyp_len))
+    s.hyp_len = hyp.len();
+    s.ref_len = 2;
+    s
+}
+
+/// Corpus BLEU-4 (NLTK's `corpus_bleu`): the counts summed over the corpus, then scored.
+#[cfg(test)]
+fn corpus_bleu(references: &[Vec<Tokens>], hypotheses: &[Tokens]) -> f64 {
+    let mut total = NgramStats::default();
+    for (refs, hyp) in references.iter().zip(hypotheses) {
+        total.add(&bleu_stats(refs, hyp));
+    }
+    total.score()
 }
 
 #[cfg(test)]
@@ -178,7 +199,7 @@ mod tests {
     fn no_unigram_match_is_zero() {
         assert_eq!(corpus_bleu(&[vec![toks("a b")]], &[toks("c d")]), 0.0);
         assert_eq!(
-            corpus_weighted_bleu(&[vec![toks("a b")]], &[toks("c d")], &[]),
+            weighted_stats(&[toks("a b")], &toks("c d"), &[]).score(),
             0.0
         );
     }

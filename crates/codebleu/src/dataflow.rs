@@ -71,50 +71,46 @@ impl Edge {
 type States = HashMap<String, Vec<usize>>;
 type Flow = (Vec<Edge>, States);
 
-/// Data-flow match summed over the corpus, with the number of reference edges: when that
-/// is 0 the package warns and returns 0 as the score.
-pub(crate) fn corpus_dataflow_match(
-    references: &[Vec<&str>],
-    hypotheses: &[&str],
-    lang: Lang,
-) -> Result<(f64, usize)> {
-    // The extraction recurses once per tree level, as the package does: a thread with a
-    // large stack keeps trees as deep as Python allows from overflowing ours.
+/// Runs `f` on a thread whose stack holds the extraction's recursion: it recurses once per
+/// tree level, as the package does, and trees as deep as Python allows would overflow ours.
+pub(crate) fn with_deep_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("codebleu-dataflow".into())
             .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, || match_corpus(references, hypotheses, lang))
+            .spawn_scoped(scope, f)
             .expect("spawn data-flow thread")
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
-fn match_corpus(references: &[Vec<&str>], hypotheses: &[&str], lang: Lang) -> Result<(f64, usize)> {
-    let mut parser = lang.parser()?;
+/// Matched and all normalised reference data-flow edges of one hypothesis (summed over the
+/// corpus, their ratio is the component; with no reference edge at all the package warns
+/// and takes 0). Call on a [`with_deep_stack`] thread.
+pub(crate) fn dataflow_stats(
+    parser: &mut tree_sitter::Parser,
+    refs: &[&str],
+    hyp: &str,
+    lang: Lang,
+) -> Result<(usize, usize)> {
     let (mut matched, mut total) = (0usize, 0usize);
-    for (refs, hyp) in references.iter().zip(hypotheses) {
-        // Re-stripped for every reference, as in the package.
-        let mut candidate = hyp.to_string();
-        for reference in refs {
-            candidate = remove_or_keep(&candidate, lang);
-            let reference = remove_or_keep(reference, lang);
-            let mut cand = normalize(&data_flow(&mut parser, &candidate, lang)?);
-            let reference = normalize(&data_flow(&mut parser, &reference, lang)?);
-            total += reference.len();
-            for edge in &reference {
-                if let Some(pos) = cand.iter().position(|c| c == edge) {
-                    matched += 1;
-                    cand.remove(pos);
-                }
+    // Re-stripped for every reference, as in the package.
+    let mut candidate = hyp.to_string();
+    for reference in refs {
+        candidate = remove_or_keep(&candidate, lang);
+        let reference = remove_or_keep(reference, lang);
+        let mut cand = normalize(&data_flow(parser, &candidate, lang)?);
+        let reference = normalize(&data_flow(parser, &reference, lang)?);
+        total += reference.len();
+        for edge in &reference {
+            if let Some(pos) = cand.iter().position(|c| c == edge) {
+                matched += 1;
+                cand.remove(pos);
             }
         }
     }
-    if total == 0 {
-        return Ok((0.0, 0));
-    }
-    Ok((matched as f64 / total as f64, total))
+    Ok((matched, total))
 }
 
 /// An edge with its variables renamed by order of first appearance (parents first).

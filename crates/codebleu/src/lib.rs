@@ -129,37 +129,7 @@ where
     H: AsRef<str>,
 {
     let weights = weights.check()?;
-    let (references, hypotheses) = prepare(references, hypotheses)?;
-    let ref_tokens: Vec<Vec<bleu::Tokens>> = references
-        .iter()
-        .map(|refs| refs.iter().map(|r| text::py_split(r)).collect())
-        .collect();
-    let hyp_tokens: Vec<bleu::Tokens> = hypotheses.iter().map(|h| text::py_split(h)).collect();
-
-    let ngram_match = bleu::corpus_bleu(&ref_tokens, &hyp_tokens);
-    let weighted_ngram_match =
-        bleu::corpus_weighted_bleu(&ref_tokens, &hyp_tokens, lang.keywords());
-    let syntax_match = syntax::corpus_syntax_match(&references, &hypotheses, lang)?;
-    let (dataflow_match, reference_dataflow_edges) =
-        dataflow::corpus_dataflow_match(&references, &hypotheses, lang)?;
-
-    let dataflow_in_total = if dataflow_match == 0.0 {
-        1.0
-    } else {
-        dataflow_match
-    };
-    let codebleu = weights.ngram * ngram_match
-        + weights.weighted_ngram * weighted_ngram_match
-        + weights.syntax * syntax_match
-        + weights.dataflow * dataflow_in_total;
-    Ok(CodeBleu {
-        codebleu,
-        ngram_match,
-        weighted_ngram_match,
-        syntax_match,
-        dataflow_match,
-        reference_dataflow_edges,
-    })
+    Stats::sum(&stats_multi(references, hypotheses, lang)?).codebleu(weights)
 }
 
 /// CodeBLEU of one hypothesis against one reference, default weights.
@@ -172,12 +142,121 @@ pub fn codebleu_pair(reference: &str, hypothesis: &str, lang: Lang) -> Result<Co
 pub fn bleu4<R: AsRef<str>, H: AsRef<str>>(references: &[R], hypotheses: &[H]) -> Result<f64> {
     let references: Vec<[&str; 1]> = references.iter().map(|r| [r.as_ref()]).collect();
     let (references, hypotheses) = prepare(&references, hypotheses)?;
-    let ref_tokens: Vec<Vec<bleu::Tokens>> = references
-        .iter()
-        .map(|refs| refs.iter().map(|r| text::py_split(r)).collect())
-        .collect();
-    let hyp_tokens: Vec<bleu::Tokens> = hypotheses.iter().map(|h| text::py_split(h)).collect();
-    Ok(bleu::corpus_bleu(&ref_tokens, &hyp_tokens))
+    let mut total = bleu::NgramStats::default();
+    for (refs, hyp) in references.iter().zip(&hypotheses) {
+        let refs: Vec<bleu::Tokens> = refs.iter().map(|r| text::py_split(r)).collect();
+        total.add(&bleu::bleu_stats(&refs, &text::py_split(hyp)));
+    }
+    Ok(total.score())
+}
+
+/// What every corpus-level score of this crate is computed from, for one hypothesis
+/// ([`stats`]): summed over any subset of a corpus ([`Stats::sum`]) they give that subset's
+/// scores exactly as scoring it afresh would, so bootstrap resamples of a corpus cost a sum
+/// each instead of parsing again.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    ngram: bleu::NgramStats,
+    weighted: bleu::NgramStats,
+    /// Matched and all reference subtrees.
+    syntax: (usize, usize),
+    /// Matched and all reference data-flow edges.
+    dataflow: (usize, usize),
+}
+
+impl Stats {
+    /// Adds another hypothesis's statistics (float sums in the order added, as the package
+    /// sums its corpus).
+    pub fn add(&mut self, other: &Stats) {
+        self.ngram.add(&other.ngram);
+        self.weighted.add(&other.weighted);
+        self.syntax.0 += other.syntax.0;
+        self.syntax.1 += other.syntax.1;
+        self.dataflow.0 += other.dataflow.0;
+        self.dataflow.1 += other.dataflow.1;
+    }
+
+    /// The statistics of a corpus: its hypotheses' summed in order.
+    pub fn sum<'a>(items: impl IntoIterator<Item = &'a Stats>) -> Stats {
+        let mut total = Stats::default();
+        for s in items {
+            total.add(s);
+        }
+        total
+    }
+
+    /// Corpus BLEU-4 ([`bleu4`]).
+    pub fn bleu4(&self) -> f64 {
+        self.ngram.score()
+    }
+
+    /// CodeBLEU and its components ([`codebleu_multi`]).
+    pub fn codebleu(&self, weights: Weights) -> Result<CodeBleu> {
+        let weights = weights.check()?;
+        let ngram_match = self.ngram.score();
+        let weighted_ngram_match = self.weighted.score();
+        let syntax_match = self.syntax.0 as f64 / self.syntax.1 as f64;
+        let (dataflow_match, reference_dataflow_edges) = match self.dataflow {
+            (_, 0) => (0.0, 0),
+            (matched, total) => (matched as f64 / total as f64, total),
+        };
+        let dataflow_in_total = if dataflow_match == 0.0 {
+            1.0
+        } else {
+            dataflow_match
+        };
+        let codebleu = weights.ngram * ngram_match
+            + weights.weighted_ngram * weighted_ngram_match
+            + weights.syntax * syntax_match
+            + weights.dataflow * dataflow_in_total;
+        Ok(CodeBleu {
+            codebleu,
+            ngram_match,
+            weighted_ngram_match,
+            syntax_match,
+            dataflow_match,
+            reference_dataflow_edges,
+        })
+    }
+}
+
+/// [`Stats`] of each hypothesis against its one reference.
+pub fn stats<R: AsRef<str>, H: AsRef<str>>(
+    references: &[R],
+    hypotheses: &[H],
+    lang: Lang,
+) -> Result<Vec<Stats>> {
+    let references: Vec<[&str; 1]> = references.iter().map(|r| [r.as_ref()]).collect();
+    stats_multi(&references, hypotheses, lang)
+}
+
+/// [`Stats`] of each hypothesis against its one or more references.
+pub fn stats_multi<RS, R, H>(references: &[RS], hypotheses: &[H], lang: Lang) -> Result<Vec<Stats>>
+where
+    RS: AsRef<[R]>,
+    R: AsRef<str>,
+    H: AsRef<str>,
+{
+    let (references, hypotheses) = prepare(references, hypotheses)?;
+    let keywords = lang.keywords();
+    dataflow::with_deep_stack(|| {
+        let (mut syntax_parser, mut dataflow_parser) = (lang.parser()?, lang.parser()?);
+        references
+            .iter()
+            .zip(&hypotheses)
+            .map(|(refs, hyp)| {
+                let ref_tokens: Vec<bleu::Tokens> =
+                    refs.iter().map(|r| text::py_split(r)).collect();
+                let hyp_tokens = text::py_split(hyp);
+                Ok(Stats {
+                    ngram: bleu::bleu_stats(&ref_tokens, &hyp_tokens),
+                    weighted: bleu::weighted_stats(&ref_tokens, &hyp_tokens, keywords),
+                    syntax: syntax::syntax_stats(&mut syntax_parser, refs, hyp, lang)?,
+                    dataflow: dataflow::dataflow_stats(&mut dataflow_parser, refs, hyp, lang)?,
+                })
+            })
+            .collect()
+    })
 }
 
 /// Checks the corpus shape and strips every snippet, as `calc_codebleu` does first.

@@ -29,30 +29,29 @@ fn subtrees(tree: &tree_sitter::Tree) -> Vec<String> {
     out
 }
 
-/// Matched reference subtrees over all reference subtrees, summed over the corpus. Counts
-/// each reference subtree present in the hypothesis (the package's direction, which its
-/// own comment notes is the reverse of the paper's).
-pub(crate) fn corpus_syntax_match(
-    references: &[Vec<&str>],
-    hypotheses: &[&str],
+/// Matched reference subtrees and all reference subtrees of one hypothesis (summed over the
+/// corpus, their ratio is the component). Counts each reference subtree present in the
+/// hypothesis (the package's direction, which its own comment notes is the reverse of the
+/// paper's).
+pub(crate) fn syntax_stats(
+    parser: &mut tree_sitter::Parser,
+    refs: &[&str],
+    hyp: &str,
     lang: Lang,
-) -> Result<f64> {
-    let mut parser = lang.parser()?;
+) -> Result<(usize, usize)> {
     let (mut matched, mut total) = (0usize, 0usize);
-    for (refs, hyp) in references.iter().zip(hypotheses) {
-        // The package strips the hypothesis again for every reference: kept, since the
-        // Python remover is not always idempotent.
-        let mut candidate = hyp.to_string();
-        for reference in refs {
-            candidate = remove_or_keep(&candidate, lang);
-            let reference = remove_or_keep(reference, lang);
-            let cand: HashSet<String> = subtrees(&parse(&mut parser, &candidate, lang)?)
-                .into_iter()
-                .collect();
-            let refs = subtrees(&parse(&mut parser, &reference, lang)?);
-            matched += refs.iter().filter(|s| cand.contains(*s)).count();
-            total += refs.len();
-        }
+    // The package strips the hypothesis again for every reference: kept, since the Python
+    // remover is not always idempotent.
+    let mut candidate = hyp.to_string();
+    for reference in refs {
+        candidate = remove_or_keep(&candidate, lang);
+        let reference = remove_or_keep(reference, lang);
+        let cand: HashSet<String> = subtrees(&parse(parser, &candidate, lang)?)
+            .into_iter()
+            .collect();
+        let refs = subtrees(&parse(parser, &reference, lang)?);
+        matched += refs.iter().filter(|s| cand.contains(*s)).count();
+        total += refs.len();
     }
-    Ok(matched as f64 / total as f64)
+    Ok((matched, total))
 }

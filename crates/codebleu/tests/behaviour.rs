@@ -1,7 +1,7 @@
 //! Properties of the metrics that hold whatever the package's exact numbers.
 
 use tradeoff_codebleu::{
-    bleu4, codebleu, codebleu_pair, exact_match, Error, ExactMatch, Lang, Weights,
+    bleu4, codebleu, codebleu_pair, exact_match, stats, Error, ExactMatch, Lang, Stats, Weights,
 };
 
 /// One snippet per language, each with data flow, so every component is defined.
@@ -120,4 +120,28 @@ fn exact_match_modes() {
         exact_match(&refs, &hyps, ExactMatch::Whitespace).unwrap(),
         1.0
     );
+}
+
+#[test]
+fn summed_statistics_score_any_subset_as_scoring_it_afresh() {
+    let refs = [
+        sample(Lang::CSharp),
+        "int Twice(int x) { int y = x * 2; return y; }",
+        "void Reset() { count = 0; }",
+    ];
+    let hyps = [
+        "class G { int Area(int w, int h) { return w * h; } }",
+        "int Twice(int x) { return x + x; }",
+        "void Reset() { count = 0; }",
+    ];
+    let stats = stats(&refs, &hyps, Lang::CSharp).unwrap();
+    assert_eq!(stats.len(), 3);
+    for subset in [vec![0, 1, 2], vec![2, 0], vec![1, 1, 2]] {
+        let r: Vec<&str> = subset.iter().map(|&i| refs[i]).collect();
+        let h: Vec<&str> = subset.iter().map(|&i| hyps[i]).collect();
+        let fresh = codebleu(&r, &h, Lang::CSharp, Weights::default()).unwrap();
+        let summed = Stats::sum(subset.iter().map(|&i| &stats[i]));
+        assert_eq!(summed.codebleu(Weights::default()).unwrap(), fresh);
+        assert_eq!(summed.bleu4(), bleu4(&r, &h).unwrap());
+    }
 }

@@ -11,6 +11,8 @@
 //! start), a fault of the harness ([`Status::InfraError`]), as are sandbox errors. Such a
 //! run is tried once more.
 
+mod csharp;
+
 use crate::bench::{Language, Program};
 use crate::error::{io_err, Error, Result};
 use crate::record::Status;
@@ -290,9 +292,9 @@ impl Outcome {
     }
 }
 
-/// What the Python and Java harnesses write on fd 4 once they run, before the candidate's
-/// code can (Java: `TradeoffMain` comes first on the class path, so a program cannot
-/// replace it).
+/// What the Python, Java and C# harnesses write on fd 4 once they run, before the
+/// candidate's code can (Java: `TradeoffMain` comes first on the class path, so a program
+/// cannot replace it; C#: the program is a separate assembly the harness loads).
 pub(crate) const STARTED: &[u8] = b"started\n";
 
 /// An interpreter or compiler found on this machine.
@@ -347,6 +349,7 @@ pub struct Executor {
     python: OnceLock<std::result::Result<Python, String>>,
     java: OnceLock<std::result::Result<Java, String>>,
     cpp: OnceLock<std::result::Result<Tool, String>>,
+    cs: OnceLock<std::result::Result<csharp::CSharp, String>>,
     /// Runs tried a second time after a harness fault.
     retries: AtomicUsize,
     /// Reference solutions' times by benchmark data, measured by this executor: kept in
@@ -362,6 +365,7 @@ impl Executor {
             python: OnceLock::new(),
             java: OnceLock::new(),
             cpp: OnceLock::new(),
+            cs: OnceLock::new(),
             retries: AtomicUsize::new(0),
             reference_times: Default::default(),
         }
@@ -428,6 +432,7 @@ impl Executor {
             Language::Python => self.python().map(|p| describe(&p.tool)),
             Language::Cpp => self.cpp().map(describe),
             Language::Java => self.java().map(|j| describe(&j.javac)),
+            Language::CSharp => self.cs().map(|c| describe(&c.mcs)),
         }
     }
 
@@ -448,6 +453,8 @@ impl Executor {
         };
         match lang {
             Language::Python | Language::Cpp => l.processes = 16,
+            // Mono's garbage collector and finalizer run threads of their own.
+            Language::CSharp => l.processes = 64,
             // The JVM reserves address space generously and runs a dozen threads.
             Language::Java => {
                 l.memory_bytes = 8 << 30;
@@ -545,6 +552,23 @@ impl Executor {
                 argv.extend(["-cp", "support:.", "TradeoffMain"].map(String::from));
                 session.run(&argv, &limits)?
             }
+            Language::CSharp => {
+                let cs = self.cs()?;
+                session.write_file("prog.cs", format!("{}\n{}", p.solution, p.tests).as_bytes())?;
+                session.copy_dir(cs.support.path(), "support")?;
+                let c = session.run(&cs.compile_argv(), &self.compile_limits(p.language))?;
+                if !compiled(&c) {
+                    let why = matches!(c.exit, Exit::Code(_))
+                        .then(|| csharp::compiler_start_failure(&c.stderr_str()))
+                        .flatten()
+                        .filter(|_| !c.timed_out);
+                    if let Some(why) = why {
+                        return Ok(Outcome::infra(format!("mcs could not run: {why}")));
+                    }
+                    return Ok(compile_error(&c));
+                }
+                session.run(&cs.run_argv(), &limits)?
+            }
         };
         Ok(classify(&out, &limits, p.language))
     }
@@ -571,6 +595,13 @@ impl Executor {
                 let version = tool_output(&path, &["-dumpfullversion"]).unwrap_or_default();
                 Ok(Tool { path, version })
             })
+            .as_ref()
+            .map_err(|e| Error::Toolchain(e.clone()))
+    }
+
+    fn cs(&self) -> Result<&csharp::CSharp> {
+        self.cs
+            .get_or_init(csharp::build)
             .as_ref()
             .map_err(|e| Error::Toolchain(e.clone()))
     }
@@ -688,6 +719,7 @@ pub(crate) fn classify(out: &RunOutput, limits: &Limits, lang: Language) -> Outc
     let announces = match lang {
         Language::Python => Some("the Python interpreter"),
         Language::Java => Some("the JVM"),
+        Language::CSharp => Some("the Mono runtime"),
         Language::Cpp => None,
     };
     let (started, verdict) = match (announces, out.verdict.strip_prefix(STARTED)) {
@@ -1051,6 +1083,10 @@ mod tests {
         assert_eq!(o.status, Status::InfraError);
         let o = classify(&run_output(Exit::Code(1), "", b""), &l, Language::Python);
         assert_eq!(o.status, Status::InfraError);
+        // Mono ended before the C# harness said it runs.
+        let o = classify(&run_output(Exit::Signal(6), "", b""), &l, Language::CSharp);
+        assert_eq!(o.status, Status::InfraError, "{o:?}");
+        assert!(o.detail.unwrap().contains("Mono"));
     }
 
     #[test]

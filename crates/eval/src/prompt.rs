@@ -190,14 +190,26 @@ pub fn assemble_cpp(prompt: &str, code: &str, entry_point: &str) -> String {
 /// signature. The returned solution leaves class `Problem` open for the tests' `main`.
 pub fn assemble_java(prompt: &str, code: &str, entry_point: &str) -> String {
     let code = rename_main(code, "void main(", "void tradeoff_solution_main(");
-    if let Some(code) = java_with_class(&code) {
+    assemble_class(prompt, &code, entry_point, "import ")
+}
+
+/// C# (MultiPL-E): as Java, with `using` directives and the tests' `Main`.
+pub fn assemble_cs(prompt: &str, code: &str, entry_point: &str) -> String {
+    let code = rename_main(code, "void Main(", "void tradeoff_solution_main(");
+    assemble_class(prompt, &code, entry_point, "using ")
+}
+
+/// A body, a method or a whole class (renamed `Problem`, the prompt's `imports` lines kept)
+/// completing a Java-like prompt, class `Problem` left open.
+fn assemble_class(prompt: &str, code: &str, entry_point: &str, imports: &str) -> String {
+    if let Some(code) = java_with_class(code) {
         let imports: String = prompt
             .lines()
-            .filter(|l| l.starts_with("import "))
+            .filter(|l| l.starts_with(imports))
             .map(|l| format!("{l}\n"))
             .collect();
         format!("{imports}{code}\n")
-    } else if defines_c_function(&code, entry_point) {
+    } else if defines_c_function(code, entry_point) {
         format!("{}{}\n", without_last_line(prompt), code)
     } else {
         format!("{prompt}{code}\n    }}\n")

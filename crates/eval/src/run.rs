@@ -61,7 +61,8 @@ impl Default for EvalOptions {
 pub struct Evaluator<'a> {
     pub bench: &'a dyn Benchmark,
     pub exec: &'a Executor,
-    /// Needed by benchmarks scored against a reference ([`Scoring::Reference`]).
+    /// Scores benchmarks scored against a reference ([`Scoring::Reference`]) in place of
+    /// the benchmark's own [`Benchmark::scorer`].
     pub scorer: Option<&'a dyn ReferenceScorer>,
     pub opts: EvalOptions,
     /// Problems finished by an earlier, interrupted run (by task id): [`Evaluator::model`]
@@ -538,7 +539,10 @@ impl<'a> Evaluator<'a> {
                 o.exec_s = r.exec_s;
                 o.cpu_s = r.cpu_s;
             }
-            Scoring::Reference { metric } => match (self.scorer, self.bench.reference(i)) {
+            Scoring::Reference { metric } => match (
+                self.scorer.or_else(|| self.bench.scorer()),
+                self.bench.reference(i),
+            ) {
                 (Some(scorer), Some(reference)) => {
                     o.status = Status::Scored;
                     o.score = Some(scorer.score(&solution, &reference, self.bench.language().id()));
@@ -626,7 +630,7 @@ impl<'a> Evaluator<'a> {
                 }]
             }
         };
-        // Benchmark-specific measures beyond pass@k (QuixBugs' exact_fix).
+        // Benchmark-specific measures beyond pass@k (QuixBugs' exact_fix, CodeXGLUE's BLEU).
         let extra =
             crate::bench::extra_metrics(self.bench, &problems, self.opts.bootstrap, self.opts.seed);
         let metrics = [metrics, extra].concat();

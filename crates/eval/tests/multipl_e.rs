@@ -1,6 +1,6 @@
-//! MultiPL-E HumanEval in Java and C++ (hand-written solutions: MultiPL-E ships none), and
-//! MBPP-reworded with MBPP's solutions. They fail where javac, g++ or MBPP is missing
-//! (`scripts/test` installs the toolchains and finds MBPP in the shared data).
+//! MultiPL-E HumanEval in Java, C++ and C# (hand-written solutions: MultiPL-E ships none),
+//! and MBPP-reworded with MBPP's solutions. They fail where javac, g++, mcs or MBPP is
+//! missing (`scripts/test` installs the toolchains and finds MBPP in the shared data).
 
 mod common;
 
@@ -62,6 +62,54 @@ fn cpp() {
     let alloc =
         "    std::vector<std::vector<char>> v;\n    while (true) v.emplace_back(1 << 30, 'x');\n";
     assert_eq!(run(&*b, &e, task, alloc).status, Status::Memory);
+}
+
+#[test]
+fn csharp() {
+    let (b, e) = (common::load("humaneval-cs"), common::executor());
+    assert_eq!(b.len(), 158);
+    assert_eq!(b.language(), Language::CSharp);
+    common::require(&e, Language::CSharp);
+    let task = "HumanEval_56_correct_bracketing";
+    let body = "        long d = 0;\n        foreach (char c in brackets) { d += c == '<' ? 1 : -1; if (d < 0) return false; }\n        return d == 0;\n";
+    let o = run(&*b, &e, task, body);
+    assert_eq!(o.status, Status::Pass, "{o:?}");
+    // A whole class under another name, with its own Main and usings: still assembled.
+    let class = format!("```csharp\nusing System;\n\npublic class Solution {{\n    public static bool CorrectBracketing(string brackets) {{\n{body}    }}\n    public static void Main(string[] args) {{ Console.WriteLine(CorrectBracketing(\"<>\")); }}\n}}\n```");
+    let o = run(&*b, &e, task, &class);
+    assert_eq!(o.status, Status::Pass, "{o:?}");
+    // A failed Debug.Assert is a failure, not a pass that printed something.
+    let o = run(&*b, &e, task, &body.replace("d == 0", "d == 1"));
+    assert_eq!(o.status, Status::Fail, "{o:?}");
+    let exit = "        Environment.Exit(0);\n        return true;\n";
+    assert_eq!(run(&*b, &e, task, exit).status, Status::Exited);
+    let o = run(&*b, &e, task, "        return undefinedName;\n");
+    assert_eq!(o.status, Status::CompileError, "{o:?}");
+    assert!(o.detail.unwrap().contains("error CS0103"));
+    let o = run(
+        &*b,
+        &e,
+        task,
+        "        throw new InvalidOperationException(\"no\");\n",
+    );
+    assert_eq!(o.status, Status::Error, "{o:?}");
+    assert!(o.detail.unwrap().contains("InvalidOperationException: no"));
+    let spin = "        while (brackets != null) { }\n        return true;\n";
+    let o = e.run(
+        &b.program(
+            b.index_of(task).unwrap(),
+            &b.solution(b.index_of(task).unwrap(), Style::Instruct, spin),
+        ),
+        1.0,
+    );
+    assert_eq!(o.status, Status::Timeout, "{o:?}");
+    let oom = "        var a = new System.Collections.Generic.List<long[]>();\n        while (true) a.Add(new long[1 << 24]);\n";
+    let o = run(&*b, &e, task, oom);
+    assert_eq!(o.status, Status::Memory, "{o:?}");
+    // Tuples and System.Numerics, as MultiPL-E's C# prompts use them.
+    let tuple = "        long lo = Math.Max(interval1.Item1, interval2.Item1);\n        long hi = Math.Min(interval1.Item2, interval2.Item2);\n        long len = hi - lo;\n        if (len < 2) return \"NO\";\n        for (long k = 2; k * k <= len; k++) if (len % k == 0) return \"NO\";\n        return \"YES\";\n";
+    let o = run(&*b, &e, "HumanEval_127_intersection", tuple);
+    assert_eq!(o.status, Status::Pass, "{o:?}");
 }
 
 #[test]

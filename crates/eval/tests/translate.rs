@@ -1,7 +1,7 @@
-//! Translation by execution (`humaneval-translate-java`, `humaneval-translate-cpp`): HumanEval's
-//! Python reference into Java / C++, judged by MultiPL-E's tests. MultiPL-E ships no solutions,
+//! Translation by execution (`humaneval-translate-java`, `-cpp`, `-cs`): HumanEval's Python
+//! reference into Java / C++ / C#, judged by MultiPL-E's tests. MultiPL-E ships no solutions,
 //! so `--canonical` cannot run; hand-written translations of two problems stand in for it.
-//! Fails where javac or g++ is missing (`scripts/test` installs the toolchains).
+//! Fails where javac, g++ or mcs is missing (`scripts/test` installs the toolchains).
 
 mod common;
 
@@ -117,5 +117,18 @@ fn cpp() {
         bracketing: "```cpp\nbool correct_bracketing(std::string brackets) {\n    int depth = 0;\n    for (char b : brackets) {\n        if (b == '<') depth += 1; else depth -= 1;\n        if (depth < 0) return false;\n    }\n    return depth == 0;\n}\n```",
         strlen: "```cpp\nlong string_length(std::string string) {\n    return string.size();\n}\n```",
         strlen_call: "string.size()",
+    });
+}
+
+#[test]
+fn csharp() {
+    check(&Case {
+        name: "humaneval-translate-cs",
+        len: 158,
+        lang: Language::CSharp,
+        signature: "public static bool CorrectBracketing(string brackets) {",
+        bracketing: "```csharp\n    public static bool CorrectBracketing(string brackets) {\n        int depth = 0;\n        foreach (char b in brackets) {\n            if (b == '<') depth += 1; else depth -= 1;\n            if (depth < 0) return false;\n        }\n        return depth == 0;\n    }\n```",
+        strlen: "```csharp\n    public static long Strlen(string str) {\n        return str.Length;\n    }\n```",
+        strlen_call: "str.Length",
     });
 }

@@ -24,7 +24,8 @@ pub struct DataArgs {
     pub split: Option<String>,
     /// MBPP data file (mbpp.jsonl, 974 problems); default ../shared/data/mbpp/mbpp.jsonl.
     /// For quixbugs-py/quixbugs-java: the QuixBugs folder (default $TRADEOFF_QUIXBUGS, else
-    /// ../shared/data/quixbugs).
+    /// ../shared/data/quixbugs). For codexglue-*: CodeXGLUE's code-to-code-trans folder
+    /// (default $TRADEOFF_CODEXGLUE, else ../shared/data/codexglue-code-to-code-trans).
     #[arg(long, env = "TRADEOFF_MBPP")]
     pub data: Option<PathBuf>,
 }
@@ -50,8 +51,10 @@ pub struct ExecArgs {
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Benchmarks, comma-separated: humaneval, mbpp, mbpp-reworded, humaneval-java,
-    /// humaneval-cpp, quixbugs-py, quixbugs-java (program repair), humaneval-translate-java,
-    /// humaneval-translate-cpp (Python to Java/C++ translation, judged by tests).
+    /// humaneval-cpp, humaneval-cs, quixbugs-py, quixbugs-java (program repair),
+    /// humaneval-translate-java, humaneval-translate-cpp, humaneval-translate-cs (Python to
+    /// Java/C++/C# translation, judged by tests), codexglue-java-cs, codexglue-cs-java (Java/C#
+    /// translation, scored by exact match, BLEU and CodeBLEU).
     #[arg(long, value_delimiter = ',', required = true)]
     pub bench: Vec<String>,
     /// Model to evaluate (catalog name or file).
@@ -313,7 +316,8 @@ fn print_summary(r: &BenchResult, bench: &dyn Benchmark) {
         }
     }
     let failing: Vec<_> = r.failing().collect();
-    if r.prompt.style == "canonical" && !failing.is_empty() {
+    // Similarity-scored samples never "pass": only executed references can fail.
+    if r.prompt.style == "canonical" && r.scoring == "execution" && !failing.is_empty() {
         println!(
             "  {} reference solutions fail{}:",
             failing.len(),

@@ -1,4 +1,5 @@
-//! "Complete this function" benchmarks: HumanEval and the MultiPL-E translations.
+//! "Complete this function" benchmarks: HumanEval and the MultiPL-E translations (Python,
+//! Java, C++, C#).
 
 use super::{data_err, dataset_ref, read_to_string, Benchmark, Language, Program};
 use crate::error::{io_err, Result};
@@ -92,6 +93,8 @@ impl FunctionBench {
             Language::Java
         } else if name.ends_with("cpp") {
             Language::Cpp
+        } else if name.ends_with("cs") {
+            Language::CSharp
         } else {
             Language::Python
         };
@@ -106,7 +109,7 @@ impl FunctionBench {
             let tests = match language {
                 Language::Python => r.tests,
                 Language::Cpp => strip_leading(&r.tests, "}"),
-                Language::Java => strip_leading(&r.tests, "    }"),
+                Language::Java | Language::CSharp => strip_leading(&r.tests, "    }"),
             };
             let reference =
                 mbpp_task_id(&r.name)
@@ -216,6 +219,7 @@ impl Benchmark for FunctionBench {
             Language::Python => prompt::assemble_python(&it.prompt, &code, &it.entry_point),
             Language::Java => prompt::assemble_java(&it.prompt, &code, &it.entry_point),
             Language::Cpp => prompt::assemble_cpp(&it.prompt, &code, &it.entry_point),
+            Language::CSharp => prompt::assemble_cs(&it.prompt, &code, &it.entry_point),
         }
     }
 

