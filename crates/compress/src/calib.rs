@@ -79,7 +79,7 @@ fn read_user(p: &Path) -> Result<String> {
 
 /// Refuses text holding a HumanEval problem's signature line (calibrating on the test set
 /// would flatter every calibrated method). Skipped when HumanEval isn't pulled.
-fn check_contamination(text: &str) -> Result<()> {
+pub fn check_contamination(text: &str) -> Result<()> {
     let Ok(asset) = tradeoff_assets::find(tradeoff_assets::Kind::Dataset, "humaneval") else {
         return Ok(());
     };

@@ -10,7 +10,10 @@ mod prune;
 pub mod quant;
 mod recipe;
 
+pub use calib::check_contamination;
 pub use manifest::{Fallback, Manifest};
+/// The GGML type's name as recipes and manifests write it (`q8_0`, `q4_k`, ...).
+pub use recipe::type_name;
 pub use recipe::{
     CalibSettings, DepthSettings, GptqSettings, Method, Mix, Override, PruneSettings, Recipe,
     Sparsity, TypeSpec,
