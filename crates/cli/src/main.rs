@@ -57,6 +57,9 @@ enum Cmd {
     /// Compress a model with a recipe (quantization, pruning, layer drop) into a GGUF
     /// artifact with a manifest.
     Compress(cmd::compress::CompressArgs),
+    /// Train on CPU: heal a compressed variant by distilling the original into it (LoRA).
+    #[command(subcommand)]
+    Train(cmd::train::TrainCmd),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
     Bench(cmd::measure::BenchArgs),
     /// The main job: build every variant a config names, evaluate and measure each, store the
@@ -74,6 +77,9 @@ enum Cmd {
     /// Serve variants behind one OpenAI-compatible endpoint that routes each request
     /// (manual override, fallback to the next variant, a log of every decision).
     Serve(cmd::serve::ServeArgs),
+    /// The run store in the browser: runs, comparisons, Pareto, per-problem outcomes, live
+    /// progress, routing; exports CSV, JSON, HTML and PDF.
+    Dashboard(cmd::dashboard::DashboardArgs),
     /// Export a run to another tool.
     #[command(subcommand)]
     Export(cmd::export::ExportCmd),
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a, weak),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Compress(a) => cmd::compress::run(a),
+        Cmd::Train(c) => cmd::train::run(c),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
         Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads, cli.batch, weak),
         Cmd::Runs(c) => cmd::runs::run(c),
@@ -167,6 +174,7 @@ fn main() -> ExitCode {
         Cmd::Export(c) => cmd::export::run(c),
         Cmd::Route(c) => cmd::route::run(c, cli.threads, weak),
         Cmd::Serve(a) => cmd::serve::run(a, cli.batch),
+        Cmd::Dashboard(a) => cmd::dashboard::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,13 +10,13 @@
 
 mod analysis;
 mod export;
-mod fmt;
+pub mod fmt;
 mod html;
 pub mod mlflow;
 pub mod pdf;
 pub mod routing;
 pub mod stats;
-mod svg;
+pub mod svg;
 
 pub use analysis::{
     analyse, Comparison, Frontier, Heatmap, Options, Point, Rate, Report, Row, VariantInfo,

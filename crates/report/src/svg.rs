@@ -1,6 +1,6 @@
 //! Inline SVG charts (no scripts, no external assets): the report must open anywhere, offline.
 
-use crate::analysis::{Frontier, Heatmap, Row};
+use crate::analysis::{Frontier, Heatmap, Point, Row};
 use crate::fmt::{esc, value as fmt_value};
 use std::fmt::Write;
 
@@ -133,6 +133,17 @@ pub(crate) fn axes(s: &mut String, xa: &Axis<'_>, ya: &Axis<'_>, xdir: &str) {
 
 /// Quality against cost: every variant with its CI whiskers, the frontier as a line.
 pub fn pareto(f: &Frontier) -> String {
+    chart(f, None)
+}
+
+/// [`pareto`] for a page that links each point (to `href(point)`): points carry their values
+/// as `data-` attributes, and frontier points are diamonds, so the frontier reads without
+/// colour too.
+pub fn pareto_linked(f: &Frontier, href: &dyn Fn(&Point) -> String) -> String {
+    chart(f, Some(href))
+}
+
+fn chart(f: &Frontier, href: Option<&dyn Fn(&Point) -> String>) -> String {
     let (w, h) = (540.0, 360.0);
     let (xl, xh) = extent(f.points.iter().flat_map(|p| {
         [
@@ -216,17 +227,56 @@ pub fn pareto(f: &Frontier) -> String {
         } else {
             (px + 7.0, "start")
         };
-        let _ = write!(
-            s,
-            r##"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}" stroke="#333"><title>{}: {} {}, {} {}</title></circle><text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" class="pt">{}</text>"##,
+        let title = format!(
+            "{}: {} {}, {} {}{}",
             esc(&p.label),
             esc(&f.quality),
             esc(&fmt_value(p.quality, f.quality_unit.as_deref(), &f.quality)),
             esc(&f.cost),
             esc(&fmt_value(p.cost, f.cost_unit.as_deref(), &f.cost)),
+            if href.is_some() && p.on_front {
+                " (on the frontier)"
+            } else {
+                ""
+            }
+        );
+        let label = format!(
+            r##"<text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" class="pt">{}</text>"##,
             py - 7.0,
             esc(&p.label)
         );
+        match href {
+            None => {
+                let _ = write!(
+                    s,
+                    r##"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}" stroke="#333"><title>{title}</title></circle>{label}"##
+                );
+            }
+            Some(href) => {
+                let mark = if p.on_front {
+                    format!(
+                        r##"<path d="M{px:.1} {:.1}L{:.1} {py:.1}L{px:.1} {:.1}L{:.1} {py:.1}Z" fill="{fill}" stroke="#333"/>"##,
+                        py - 7.0,
+                        px + 7.0,
+                        py + 7.0,
+                        px - 7.0
+                    )
+                } else {
+                    format!(
+                        r##"<circle cx="{px:.1}" cy="{py:.1}" r="5" fill="{fill}" stroke="#333"/>"##
+                    )
+                };
+                let _ = write!(
+                    s,
+                    r##"<a href="{}" class="point" data-variant="{}" data-cost="{}" data-quality="{}" data-front="{}"><title>{title}</title>{mark}{label}</a>"##,
+                    esc(&href(p)),
+                    esc(&p.variant),
+                    p.cost,
+                    p.quality,
+                    p.on_front
+                );
+            }
+        }
     }
     s.push_str("</svg>");
     s

@@ -9,6 +9,7 @@
 //! policy (RouteLLM's convention), `auto` or nothing the server's default policy.
 
 mod backend;
+pub mod dashboard;
 mod handlers;
 mod log;
 mod metrics;
@@ -307,6 +308,18 @@ impl Policy for Shared {
 /// The HTTP routes over `app`.
 pub fn router(app: Arc<App>) -> axum::Router {
     handlers::router(app)
+}
+
+/// Serves `router` (the API, the dashboard, or both merged) until `shutdown` resolves, then
+/// finishes the requests in flight.
+pub async fn serve_router(
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.

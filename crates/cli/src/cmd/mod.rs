@@ -1,4 +1,5 @@
 pub mod compress;
+pub mod dashboard;
 pub mod eval;
 pub mod export;
 pub mod generate;
@@ -10,6 +11,7 @@ pub mod runs;
 pub mod serve;
 pub mod store_log;
 pub mod sweep;
+pub mod train;
 
 /// A bar for long loops, on stderr, hidden when it is not a terminal.
 pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradeoff_engine::{LoadOptions, LocalEngine, RemoteEngine, Scheduler};
 use tradeoff_route::{Example, Policy, PolicyArgs};
+use tradeoff_serve::dashboard::{self, Dashboard};
 use tradeoff_serve::openai::Limits;
 use tradeoff_serve::{App, Backend, Options, Remote, Tier};
 use tradeoff_store::{format_unix, now_unix, Store};
@@ -22,6 +23,7 @@ use tradeoff_store::{format_unix, now_unix, Store};
       --policy ngram-logreg --threshold 0.6 --train-run routing-2tier --train-tiers 0.5b,1.5b
   tradeoff serve --tier q4=demo:q4_0 --tier orig=demo:original   # variants the demo sweep built
   tradeoff serve --config serve.toml
+  tradeoff serve                                                 # the dashboard only
 
 Then any OpenAI client: model \"auto\" routes by the default policy, a variant's name answers
 with that variant, \"router-tokens-150\" routes by prompt tokens at 150. The header
@@ -230,8 +232,11 @@ fn policies(a: &ServeArgs, tiers: &[String]) -> Result<BTreeMap<String, Arc<dyn 
 
 pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
     let a = a.merged()?;
+    let store_path = a.store.store.clone().unwrap_or_else(Store::default_path);
+    let bind = a.bind.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
     if a.tier.is_empty() {
-        bail!("nothing to serve: give variants with --tier NAME=MODEL (cheapest first) or --config FILE");
+        eprintln!("no variants (--tier NAME=MODEL): serving the dashboard only");
+        return super::dashboard::serve(store_path, &bind, false);
     }
     let max_tokens = a.max_tokens.unwrap_or(1024);
     let mut names = Vec::new();
@@ -260,8 +265,6 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
         .log
         .clone()
         .unwrap_or_else(|| "tradeoff-routing.jsonl".into());
-    let bind = a.bind.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
-    let store_path = a.store.store.clone().unwrap_or_else(Store::default_path);
     let session = format!("{} pid {}", format_unix(now_unix()), std::process::id());
     let store_log = StoreLog::start(&store_path, session.clone())?;
     let app = App::new(Options {
@@ -278,6 +281,7 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
         },
         max_body: 1 << 20,
     })?;
+    let keyed = a.api_key.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -288,14 +292,21 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
             .with_context(|| {
                 format!("cannot listen on {bind}: is another server there? (--bind HOST:PORT)")
             })?;
+        let addr = listener.local_addr()?;
         eprintln!(
-            "serving {} on http://{}/v1 (auto = {policy} at {threshold}); routing log {} and session '{session}' in {}",
+            "serving {} on http://{addr}/v1 (auto = {policy} at {threshold}), the dashboard on http://{addr}/; routing log {} and session '{session}' in {}",
             names.join(" < "),
-            listener.local_addr()?,
             log.display(),
             store_path.display()
         );
-        tradeoff_serve::serve(app, listener, shutdown_signal()).await?;
+        if keyed {
+            eprintln!("note: the API wants the key; the dashboard's pages do not (keep --bind on loopback)");
+        }
+        let router = tradeoff_serve::router(app.clone()).merge(dashboard::router(Dashboard {
+            store: store_path.clone(),
+            app: Some(app),
+        }));
+        tradeoff_serve::serve_router(router, listener, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     store_log.close();
@@ -304,7 +315,7 @@ pub fn run(a: ServeArgs, batch: Option<usize>) -> Result<()> {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
