@@ -297,3 +297,31 @@ where
         .collect();
     Ok((references, hypotheses))
 }
+
+/// The code's tokens as the language's tree-sitter grammar lexes them (every leaf, a literal
+/// whole, comments left out), so that layout (spaces, line breaks, indentation) cannot change
+/// a whitespace-token score: `a+b` and `a + b` give the same tokens. Text the grammar cannot
+/// parse still gives its leaves (inside error nodes).
+pub fn code_tokens(code: &str, lang: Lang) -> Result<Vec<String>> {
+    let mut parser = lang.parser()?;
+    let tree = syntax::parse(&mut parser, code, lang)?;
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        let kind = node.kind();
+        if kind.contains("comment") {
+            continue;
+        }
+        if node.child_count() == 0 || kind.ends_with("_literal") {
+            let text = &code[node.byte_range()];
+            if !text.trim().is_empty() {
+                out.push(text.to_string());
+            }
+            continue;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<_> = node.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    Ok(out)
+}

@@ -145,3 +145,24 @@ fn summed_statistics_score_any_subset_as_scoring_it_afresh() {
         assert_eq!(summed.bleu4(), bleu4(&r, &h).unwrap());
     }
 }
+
+#[test]
+fn code_tokens_ignore_layout_and_comments() {
+    use tradeoff_codebleu::{code_tokens, Lang};
+    let a = code_tokens("int f(int a){return a+1;}", Lang::Java).unwrap();
+    let b = code_tokens(
+        "int f(int a) {\n    // one more\n    return a + 1;\n}",
+        Lang::Java,
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        a,
+        ["int", "f", "(", "int", "a", ")", "{", "return", "a", "+", "1", ";", "}"]
+    );
+    let s = code_tokens("string s = \"a  b\"; if (x == y) {}", Lang::CSharp).unwrap();
+    assert!(
+        s.contains(&"\"a  b\"".to_string()) && s.contains(&"==".to_string()),
+        "{s:?}"
+    );
+}

@@ -623,8 +623,14 @@ impl<'a> Evaluator<'a> {
                         passk::mean(&v)
                     })
                     .collect();
+                // Scores lie in [0, 1]: where every resample gives the same mean (all 0 or
+                // all 1), Wilson's interval for that rate keeps the uncertainty visible.
+                let ci = match passk::bootstrap_ci(&per, self.opts.bootstrap, self.opts.seed) {
+                    Some((lo, hi)) if hi > lo => Some((lo, hi)),
+                    _ => passk::wilson_score(passk::mean(&per), per.len()),
+                };
                 vec![Metric {
-                    ci95: passk::bootstrap_ci(&per, self.opts.bootstrap, self.opts.seed),
+                    ci95: ci,
                     n: Some(per.len()),
                     ..Metric::new(metric.clone(), passk::mean(&per), true)
                 }]
