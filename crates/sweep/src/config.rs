@@ -287,6 +287,28 @@ impl VariantConfig {
 mod tests {
     use super::*;
 
+    /// The configs the README points users to stay valid, benchmark names included.
+    #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let (cfg, _) = SweepConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                for b in cfg.eval.iter().flat_map(|e| &e.benchmarks) {
+                    assert!(
+                        tradeoff_eval::bench::BENCHMARKS.iter().any(|d| d.0 == b),
+                        "{}: unknown benchmark {b}",
+                        path.display()
+                    );
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 5, "examples/ has {n} configs");
+    }
+
     const OK: &str = r#"
 name = "t"
 models = ["smollm2-135m"]
