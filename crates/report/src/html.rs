@@ -16,11 +16,11 @@ h3{font-size:15px;margin:18px 0 6px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.base td{background:#f3f7fc}.sig{color:#b00;font-weight:bold}.ns{color:#777}
-.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{margin:4px 0}.chart{background:#fff;border:1px solid #eee}
+.charts{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;min-width:0;max-width:100%}figure .chart{max-width:100%;height:auto;box-sizing:border-box}figcaption{margin:4px 0}.chart{background:#fff;border:1px solid #eee}
 .chart .grid{stroke:#eee}.chart .axis{stroke:#555}.chart .tick{font-size:11px;fill:#444}
 .chart .label{font-size:12px;fill:#222}.chart .pt{font-size:11px;fill:#222}.chart .whisker{stroke:#333;stroke-width:1.2}
 .scroll{overflow-x:auto}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{background:#f7f7f7;padding:8px;overflow-x:auto}
-details summary{cursor:pointer;color:#335}
+details summary{cursor:pointer;color:#335;overflow-wrap:anywhere}p{overflow-wrap:anywhere}
 @media print{body{max-width:none}.scroll{overflow:visible}figure{break-inside:avoid}table{font-size:10px}th,td{white-space:normal;padding:2px 4px}}
 "#;
 
@@ -153,7 +153,7 @@ fn summary(s: &mut String, r: &Report) {
     if with_auc.is_empty() {
         return;
     }
-    s.push_str("<h2>Summary</h2><table><tr><th>result</th><th>quality</th><th>cost</th><th>frontier (best cost first)</th><th>hull AUC</th></tr>");
+    s.push_str("<h2>Summary</h2><div class=\"scroll\"><table><tr><th>result</th><th>quality</th><th>cost</th><th>frontier (best cost first)</th><th>hull AUC</th></tr>");
     for f in with_auc {
         let _ = write!(
             s,
@@ -174,7 +174,7 @@ fn summary(s: &mut String, r: &Report) {
             ))
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
 }
 
 fn table(s: &mut String, r: &Report) {
@@ -252,7 +252,7 @@ fn harness_n(row: &Row) -> String {
 }
 
 fn variants(s: &mut String, r: &Report) {
-    s.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>role</th><th>model</th><th>recipe</th><th>size</th><th>artifact</th><th>id</th></tr>");
+    s.push_str("<h2>Variants</h2><div class=\"scroll\"><table><tr><th>variant</th><th>role</th><th>model</th><th>recipe</th><th>size</th><th>artifact</th><th>id</th></tr>");
     for v in &r.variants {
         let _ = write!(
             s,
@@ -273,7 +273,7 @@ fn variants(s: &mut String, r: &Report) {
             esc(&v.id[..v.id.len().min(12)]),
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
     let _ = write!(
         s,
         "<details><summary>Sweep config (sha256 {})</summary><pre>{}</pre></details>",

@@ -163,7 +163,7 @@ fn chart(p: &RouteProtocol) -> String {
 }
 
 fn table(s: &mut String, p: &RouteProtocol) {
-    s.push_str("<table><tr><th>policy</th><th>APGR %</th><th>CPT(50%) % calls</th><th>CPT(80%) % calls</th><th>saved at 95% of best %</th><th>trained on</th></tr>");
+    s.push_str("<div class=\"scroll\"><table><tr><th>policy</th><th>APGR %</th><th>CPT(50%) % calls</th><th>CPT(80%) % calls</th><th>saved at 95% of best %</th><th>trained on</th></tr>");
     for r in &p.rows {
         if let Some(f) = &r.figures {
             let _ = write!(
@@ -178,7 +178,7 @@ fn table(s: &mut String, p: &RouteProtocol) {
             );
         }
     }
-    s.push_str("</table><table><tr><th>fixed point</th><th>pass@1 %</th><th>s/query</th><th>pass@1 vs best %</th><th>cost vs best %</th><th>note</th></tr>");
+    s.push_str("</table></div><div class=\"scroll\"><table><tr><th>fixed point</th><th>pass@1 %</th><th>s/query</th><th>pass@1 vs best %</th><th>cost vs best %</th><th>note</th></tr>");
     for r in &p.rows {
         if let Some(pt) = &r.point {
             let _ = write!(
@@ -193,7 +193,7 @@ fn table(s: &mut String, p: &RouteProtocol) {
             );
         }
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
 }
 
 /// The report's routing section (nothing when the run has no routing evaluation).

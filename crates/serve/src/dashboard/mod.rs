@@ -81,6 +81,9 @@ pub fn router(d: Dashboard) -> Router {
         .route("/routing/events", get(routing::events))
         .route("/assets/dashboard.css", get(css))
         .route("/assets/dashboard.js", get(js))
+        // The report's page names no icon, so browsers ask for this one; a 404 would be a
+        // console error.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(Arc::new(d))
 }
 
