@@ -157,8 +157,6 @@ pub fn windows(
 pub struct Want {
     /// Σx² per input column (importance matrix, Wanda's ‖X_j‖₂).
     pub sq: bool,
-    /// XᵀX (GPTQ, SparseGPT).
-    pub hessian: bool,
     /// Cosine similarity of each layer's input and output hidden states (ShortGPT).
     pub layer_io: bool,
 }
@@ -167,8 +165,6 @@ pub struct Want {
 pub struct Stats {
     /// (layer, site) → (Σx² per column, tokens).
     pub sq: BTreeMap<(usize, Site), (Vec<f64>, usize)>,
-    /// (layer, site) → (XᵀX row-major, tokens).
-    pub hess: BTreeMap<(usize, Site), (Vec<f64>, usize)>,
     /// layer → (Σ cos(x_in, x_out), tokens).
     pub cos: BTreeMap<usize, (f64, usize)>,
 }
@@ -178,14 +174,6 @@ impl Stats {
     pub fn mean_sq(&self, layer: usize, site: Site) -> Option<Vec<f32>> {
         let (s, n) = self.sq.get(&(layer, site))?;
         Some(s.iter().map(|v| (v / (*n).max(1) as f64) as f32).collect())
-    }
-
-    /// H = 2XᵀX/n, removed from the statistics (it is large and needed once).
-    pub fn take_hessian(&mut self, layer: usize, site: Site) -> Option<Vec<f64>> {
-        let (mut h, n) = self.hess.remove(&(layer, site))?;
-        let k = 2.0 / n.max(1) as f64;
-        h.iter_mut().for_each(|v| *v *= k);
-        Some(h)
     }
 }
 
@@ -210,17 +198,6 @@ impl Hook for Collector {
                 .entry((layer, site))
                 .or_insert((vec![0.0; n], 0));
             e.0.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
-            e.1 += t;
-        }
-        if self.want.hessian {
-            let x64 = x.to_dtype(DType::F64)?;
-            let h = x64.t()?.matmul(&x64)?.flatten_all()?.to_vec1::<f64>()?;
-            let e = self
-                .stats
-                .hess
-                .entry((layer, site))
-                .or_insert((vec![0.0; n * n], 0));
-            e.0.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
             e.1 += t;
         }
         Ok(())

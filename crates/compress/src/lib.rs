@@ -4,6 +4,8 @@
 //! Each artifact folder holds `model.gguf` and a `manifest.json` saying how it was made.
 
 mod calib;
+mod layerwise;
+mod linalg;
 mod manifest;
 mod obs;
 mod prune;
@@ -22,7 +24,6 @@ pub use recipe::{
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -95,9 +96,9 @@ impl Progress for Bars {
             old.finish();
         }
         let bar = indicatif::ProgressBar::new(total).with_message(name.to_string());
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
-        {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
+        ) {
             bar.set_style(style.progress_chars("=> "));
         }
         *b = Some(bar);
@@ -164,12 +165,14 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     };
     let mut notes = Vec::new();
 
-    let (mut stats, calibration_sha256, calibration_tokens) = if r.needs_calibration() {
-        let (s, sha, n) = calibrate(&path, r, opts)?;
-        (Some(s), Some(sha), Some(n))
-    } else {
-        (None, None, None)
-    };
+    let obs_method = matches!(r.method, Method::Gptq | Method::Sparsegpt);
+    let (stats, mut calibration_sha256, mut calibration_tokens) =
+        if r.needs_calibration() && !obs_method {
+            let (s, sha, n) = calibrate(&path, r, opts)?;
+            (Some(s), Some(sha), Some(n))
+        } else {
+            (None, None, None)
+        };
 
     tracing::info!("calibration done at {:.1} s", t0.elapsed().as_secs_f64());
     let mut g = Gguf::open(&path)?;
@@ -203,13 +206,50 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         })
         .collect::<Result<Vec<_>>>()?;
 
+    let prunes = matches!(
+        r.method,
+        Method::Magnitude | Method::Wanda | Method::Sparsegpt
+    );
+    // The type each tensor is written as: the recipe's choice, else the stored one.
+    let target_of = |name: &str, dims: &[usize], stored: GgmlDType| {
+        quant::choose(
+            r,
+            &overrides,
+            name,
+            dims,
+            &shape,
+            r.method == Method::Imatrix,
+        )
+        .dtype
+        .unwrap_or(stored)
+    };
+    let mut obs_done = if obs_method {
+        let gptq_target = |name: &str, dims: &[usize], stored: GgmlDType| {
+            let t = target_of(name, dims, stored);
+            (r.method == Method::Sparsegpt || quant::grid_supported(t)).then_some(t)
+        };
+        let d = layerwise::run(
+            &path,
+            r,
+            &opts.calibration,
+            opts.seed,
+            &gptq_target,
+            opts.progress,
+        )?;
+        calibration_sha256 = Some(d.calibration_sha256.clone());
+        calibration_tokens = Some(d.calibration_tokens);
+        Some(d)
+    } else {
+        None
+    };
     let names = g.tensor_names();
     opts.progress.stage("tensors", names.len() as u64);
     let mut out: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     let mut tensor_types = BTreeMap::new();
     let mut fallbacks = Vec::new();
-    let mut hinv_cache = HCache::default();
-    let (mut pruned_total, mut pruned_nonzero) = (0u64, 0u64);
+    let (mut pruned_total, mut pruned_nonzero) = obs_done
+        .as_ref()
+        .map_or((0, 0), |d| (d.pruned_total, d.pruned_nonzero));
     for name in names {
         let layer = quant::layer_of(&name);
         if layer.is_some_and(|l| dropped.contains(&l)) {
@@ -239,13 +279,12 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         }
         let site = quant::kind_of(&name).and_then(Site::of_linear);
         let target = choice.dtype.unwrap_or(qt.dtype());
-        let prunes = matches!(
-            r.method,
-            Method::Magnitude | Method::Wanda | Method::Sparsegpt
-        );
         let gptq = r.method == Method::Gptq && quant::grid_supported(target);
         let touched = site.is_some() && (prunes || gptq);
-        let new = if !touched && target == qt.dtype() {
+        let made = obs_done.as_mut().and_then(|d| d.tensors.remove(&name));
+        let new = if let Some(made) = made {
+            made
+        } else if !touched && target == qt.dtype() {
             qt
         } else {
             let w = qt.dequantize(&Device::Cpu)?;
@@ -253,14 +292,9 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
             let need = |what: &str| {
                 Error::Other(format!("no calibration {what} for {name} (layer {key:?})"))
             };
-            match (r.method, site, stats.as_mut()) {
-                (Method::Gptq, Some(_), Some(s)) if gptq => {
-                    let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
-                    let hi = hinv_cache.get(s, key, r)?;
-                    let qz = obs::run(&mut wv, hi, &obs::Target::Grid(target), act_order(r))?
-                        .expect("grid target returns integers");
-                    hinv_cache.done(key);
-                    quant::encode(target, &dims, &qz.d, &qz.q)?
+            match (r.method, site, stats.as_ref()) {
+                (Method::Gptq | Method::Sparsegpt, Some(_), _) if touched => {
+                    return Err(need("Hessian"))
                 }
                 (Method::Imatrix, Some(_), Some(s)) => {
                     let imp = s.mean_sq(key.0, key.1).ok_or_else(|| need("activations"))?;
@@ -270,7 +304,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                     let sp = r.sparsity().expect("validated");
                     let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
                     let n = *dims.last().expect("2-D");
-                    match (m, stats.as_mut()) {
+                    match (m, stats.as_ref()) {
                         (Method::Magnitude, _) => prune::prune_by_score(&mut wv, n, sp, None),
                         (Method::Wanda, Some(s)) => {
                             let norms: Vec<f32> = s
@@ -280,12 +314,6 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                                 .map(|m| m.sqrt())
                                 .collect();
                             prune::prune_by_score(&mut wv, n, sp, Some(&norms));
-                        }
-                        (_, Some(s)) => {
-                            let block = r.gptq.as_ref().map_or(128, |g| g.block);
-                            let hi = hinv_cache.get(s, key, r)?;
-                            obs::run(&mut wv, hi, &obs::Target::Prune(sp, block), false)?;
-                            hinv_cache.done(key);
                         }
                         _ => return Err(need("data")),
                     }
@@ -309,7 +337,6 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         opts.progress.inc(1);
     }
     opts.progress.finish();
-    drop(hinv_cache);
     tracing::info!("tensors done at {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut metadata: Vec<(String, Value)> = g
@@ -364,12 +391,16 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                 .into(),
         );
     }
-    if matches!(r.method, Method::Gptq | Method::Sparsegpt) {
-        notes.push(
-            "Hessians come from one calibration pass through the unmodified model (layers are \
-             not re-calibrated on their compressed predecessors)"
-                .into(),
-        );
+    if obs_method {
+        notes.push(if r.gptq.as_ref().is_some_and(|g| g.sequential) {
+            "Hessians come layer by layer from the calibration windows run through the \
+             already compressed layers before (sequential, as in the GPTQ paper)"
+                .into()
+        } else {
+            "Hessians come layer by layer from the calibration windows run through the \
+             unmodified model (layers are not re-calibrated on their compressed predecessors)"
+                .into()
+        });
     }
     let size_bytes = std::fs::metadata(&model_path).map_err(other)?.len();
     let m = Manifest {
@@ -399,45 +430,6 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     };
     m.save(opts.out_dir)?;
     Ok(m)
-}
-
-fn act_order(r: &Recipe) -> bool {
-    r.gptq.as_ref().is_some_and(|g| g.act_order)
-}
-
-/// Factored inverse Hessians, made on first use (the Hessian is then dropped) and dropped
-/// after the last linear reading that input, so memory holds about one layer's worth.
-#[derive(Default)]
-struct HCache {
-    map: HashMap<(usize, Site), (obs::HInv, usize)>,
-}
-
-impl HCache {
-    fn get(&mut self, s: &mut calib::Stats, key: (usize, Site), r: &Recipe) -> Result<&obs::HInv> {
-        let e = match self.map.entry(key) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(v) => {
-                let h = s.take_hessian(key.0, key.1).ok_or_else(|| {
-                    Error::Other(format!("no Hessian for layer {} {:?}", key.0, key.1))
-                })?;
-                let n = (h.len() as f64).sqrt() as usize;
-                let damp = r.gptq.as_ref().map_or(0.01, |g| g.damp);
-                // SparseGPT picks masks in the original column order.
-                let ao = r.method == Method::Gptq && act_order(r);
-                v.insert((obs::prepare(&h, n, damp, ao)?, key.1.linears().len()))
-            }
-        };
-        Ok(&e.0)
-    }
-
-    fn done(&mut self, key: (usize, Site)) {
-        if let Some(e) = self.map.get_mut(&key) {
-            e.1 -= 1;
-            if e.1 == 0 {
-                self.map.remove(&key);
-            }
-        }
-    }
 }
 
 /// Importance-weighted quantization: candle's for k-quants, ours for the 32-wide grids.
@@ -472,7 +464,6 @@ fn calibrate(path: &Path, r: &Recipe, opts: &Options) -> Result<(calib::Stats, S
     let wins = calib::windows(&eng.tokenizer, &text.text, c.samples, ctx, opts.seed)?;
     let want = calib::Want {
         sq: matches!(r.method, Method::Imatrix | Method::Wanda),
-        hessian: matches!(r.method, Method::Gptq | Method::Sparsegpt),
         layer_io: r.method == Method::Shortgpt,
     };
     let stats = calib::collect(&eng.model, &wins, want, opts.progress)?;

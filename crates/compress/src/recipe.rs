@@ -15,6 +15,7 @@
 //! damp = 0.01
 //! block = 128
 //! act_order = false
+//! sequential = false  # true: each layer calibrated on the compressed layers' outputs
 //! [prune]
 //! ratio = 0.5       # or pattern = "2:4" (keep 2 of every 4)
 //! [depth]
@@ -95,10 +96,11 @@ impl Method {
             Method::None => 1,
             Method::Rtn => 1,
             Method::Imatrix => 1,
-            Method::Gptq => 1,
+            // 2: Hessians summed in f32, layer by layer.
+            Method::Gptq => 2,
             Method::Magnitude => 1,
             Method::Wanda => 1,
-            Method::Sparsegpt => 1,
+            Method::Sparsegpt => 2,
             Method::Shortgpt => 1,
         }
     }
@@ -150,6 +152,10 @@ pub struct GptqSettings {
     /// original weights, so that every GGML block still has one scale).
     #[serde(default)]
     pub act_order: bool,
+    /// Calibrate each layer on what the compressed layers before it compute (the GPTQ paper's
+    /// order) instead of on the original model's activations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
 }
 
 fn default_damp() -> f64 {
@@ -165,6 +171,7 @@ impl Default for GptqSettings {
             damp: default_damp(),
             block: default_block(),
             act_order: false,
+            sequential: false,
         }
     }
 }

@@ -331,8 +331,6 @@ impl Model {
         mut hook: Option<&mut dyn Hook>,
     ) -> Result<Tensor> {
         let cfg = &self.cfg;
-        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
-        let kv_dim = self.kv_dim();
         // Row r of the batch belongs to segment rows[r].0 at position rows[r].1.
         let mut rows: Vec<(usize, usize)> = Vec::new();
         let mut ids: Vec<u32> = Vec::new();
@@ -353,68 +351,12 @@ impl Model {
         if n_rows == 0 {
             return Err(crate::Error::Request("forward pass with no tokens".into()));
         }
-        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(crate::Error::Request(format!(
-                "token id {bad} is outside the vocabulary ({})",
-                cfg.vocab_size
-            )));
-        }
-        let id_t = Tensor::new(ids.as_slice(), &self.device)?;
-        let mut x = self.embed.embedding(&id_t)?;
-        let eps = cfg.rms_eps as f32;
-        for (li, layer) in self.layers.iter().enumerate() {
-            let x_in = x.clone();
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-            if let Some(hk) = hook.as_deref_mut() {
-                hk.linear_input(layer.id, Site::AttnIn, &h)?;
-            }
-            let mut q = to_rows(&layer.q.forward(&h)?)?;
-            let mut k = to_rows(&layer.k.forward(&h)?)?;
-            let v = to_rows(&layer.v.forward(&h)?)?;
-            q.par_chunks_mut(nh * hd)
-                .zip(k.par_chunks_mut(kv_dim))
-                .zip(rows.par_iter())
-                .for_each(|((qr, kr), &(_, pos))| {
-                    self.rope.apply(qr, hd, pos);
-                    self.rope.apply(kr, hd, pos);
-                });
-            let mut r0 = 0;
-            for seg in segs.iter_mut() {
-                let n = seg.tokens.len();
-                seg.cache.k[li].extend_from_slice(&k[r0 * kv_dim..(r0 + n) * kv_dim]);
-                seg.cache.v[li].extend_from_slice(&v[r0 * kv_dim..(r0 + n) * kv_dim]);
-                r0 += n;
-            }
-            let mut att = vec![0f32; n_rows * nh * hd];
-            {
-                let caches: Vec<&KvCache> = segs.iter().map(|s| &*s.cache).collect();
-                let scale = 1.0 / (hd as f32).sqrt();
-                att.par_chunks_mut(nh * hd)
-                    .zip(q.par_chunks(nh * hd))
-                    .zip(rows.par_iter())
-                    .for_each(|((out, qr), &(s, pos))| {
-                        let c = caches[s];
-                        attend(out, qr, &c.k[li], &c.v[li], pos + 1, nh, nkv, hd, scale);
-                    });
-            }
-            let att = Tensor::from_vec(att, (n_rows, nh * hd), &self.device)?;
-            if let Some(hk) = hook.as_deref_mut() {
-                hk.linear_input(layer.id, Site::AttnOut, &att)?;
-            }
-            x = (x + layer.o.forward(&att)?)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
-            if let Some(hk) = hook.as_deref_mut() {
-                hk.linear_input(layer.id, Site::MlpIn, &h)?;
-            }
-            let g = layer.gate.forward(&h)?;
-            let u = layer.up.forward(&h)?;
-            let a = (candle_nn::ops::silu(&g)? * u)?;
-            if let Some(hk) = hook.as_deref_mut() {
-                hk.linear_input(layer.id, Site::MlpDown, &a)?;
-            }
-            x = (x + layer.down.forward(&a)?)?;
-            if let Some(hk) = hook.as_deref_mut() {
-                hk.layer_io(layer.id, &x_in, &x)?;
+        let mut x = self.embed_tokens(&ids)?;
+        let lens: Vec<usize> = segs.iter().map(|s| s.tokens.len()).collect();
+        {
+            let mut caches: Vec<&mut KvCache> = segs.iter_mut().map(|s| &mut *s.cache).collect();
+            for li in 0..self.layers.len() {
+                x = self.layer_forward(li, x, &rows, &lens, &mut caches, hook.as_deref_mut())?;
             }
         }
         for seg in segs.iter_mut() {
@@ -437,8 +379,101 @@ impl Model {
         } else {
             x.index_select(&Tensor::new(keep.as_slice(), &self.device)?, 0)?
         };
-        let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, cfg.rms_eps as f32)?;
         Ok(self.lm_head.forward(&x)?.contiguous()?)
+    }
+
+    /// Hidden states entering the first decoder layer for `tokens`: [tokens, hidden].
+    pub fn embed_tokens(&self, tokens: &[u32]) -> Result<Tensor> {
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+            return Err(crate::Error::Request(format!(
+                "token id {bad} is outside the vocabulary ({})",
+                self.cfg.vocab_size
+            )));
+        }
+        self.embed.embedding(&Tensor::new(tokens, &self.device)?)
+    }
+
+    /// Runs decoder layer `li` alone over one sequence starting at position 0: hidden states
+    /// [tokens, hidden] in, [tokens, hidden] out. Calibration goes layer by layer with it, so
+    /// that a layer can be calibrated on its compressed predecessors' outputs.
+    pub fn layer_alone(&self, li: usize, x: Tensor, hook: Option<&mut dyn Hook>) -> Result<Tensor> {
+        let n = x.dims2()?.0;
+        let rows: Vec<(usize, usize)> = (0..n).map(|p| (0, p)).collect();
+        let mut cache = self.new_cache();
+        self.layer_forward(li, x, &rows, &[n], &mut [&mut cache], hook)
+    }
+
+    /// One decoder layer over the batch: row r of `x` belongs to sequence rows[r].0 at
+    /// position rows[r].1; sequence s has lens[s] new rows, appended to caches[s].
+    fn layer_forward<'h>(
+        &self,
+        li: usize,
+        mut x: Tensor,
+        rows: &[(usize, usize)],
+        lens: &[usize],
+        caches: &mut [&mut KvCache],
+        mut hook: Option<&mut (dyn Hook + 'h)>,
+    ) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+        let kv_dim = self.kv_dim();
+        let n_rows = rows.len();
+        let eps = cfg.rms_eps as f32;
+        let layer = &self.layers[li];
+        let x_in = x.clone();
+        let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+        if let Some(hk) = hook.as_deref_mut() {
+            hk.linear_input(layer.id, Site::AttnIn, &h)?;
+        }
+        let mut q = to_rows(&layer.q.forward(&h)?)?;
+        let mut k = to_rows(&layer.k.forward(&h)?)?;
+        let v = to_rows(&layer.v.forward(&h)?)?;
+        q.par_chunks_mut(nh * hd)
+            .zip(k.par_chunks_mut(kv_dim))
+            .zip(rows.par_iter())
+            .for_each(|((qr, kr), &(_, pos))| {
+                self.rope.apply(qr, hd, pos);
+                self.rope.apply(kr, hd, pos);
+            });
+        let mut r0 = 0;
+        for (cache, &n) in caches.iter_mut().zip(lens) {
+            cache.k[li].extend_from_slice(&k[r0 * kv_dim..(r0 + n) * kv_dim]);
+            cache.v[li].extend_from_slice(&v[r0 * kv_dim..(r0 + n) * kv_dim]);
+            r0 += n;
+        }
+        let mut att = vec![0f32; n_rows * nh * hd];
+        {
+            let caches: Vec<&KvCache> = caches.iter().map(|c| &**c).collect();
+            let scale = 1.0 / (hd as f32).sqrt();
+            att.par_chunks_mut(nh * hd)
+                .zip(q.par_chunks(nh * hd))
+                .zip(rows.par_iter())
+                .for_each(|((out, qr), &(s, pos))| {
+                    let c = caches[s];
+                    attend(out, qr, &c.k[li], &c.v[li], pos + 1, nh, nkv, hd, scale);
+                });
+        }
+        let att = Tensor::from_vec(att, (n_rows, nh * hd), &self.device)?;
+        if let Some(hk) = hook.as_deref_mut() {
+            hk.linear_input(layer.id, Site::AttnOut, &att)?;
+        }
+        x = (x + layer.o.forward(&att)?)?;
+        let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
+        if let Some(hk) = hook.as_deref_mut() {
+            hk.linear_input(layer.id, Site::MlpIn, &h)?;
+        }
+        let g = layer.gate.forward(&h)?;
+        let u = layer.up.forward(&h)?;
+        let a = (candle_nn::ops::silu(&g)? * u)?;
+        if let Some(hk) = hook.as_deref_mut() {
+            hk.linear_input(layer.id, Site::MlpDown, &a)?;
+        }
+        x = (x + layer.down.forward(&a)?)?;
+        if let Some(hk) = hook {
+            hk.layer_io(layer.id, &x_in, &x)?;
+        }
+        Ok(x)
     }
 }
 

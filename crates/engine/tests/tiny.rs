@@ -213,6 +213,32 @@ fn hooks_see_every_linear_input_and_removed_layers_are_skipped() {
     );
 }
 
+/// Keeps the output of the last layer a forward pass ran.
+#[derive(Default)]
+struct LastOutput(Option<Tensor>);
+
+impl Hook for LastOutput {
+    fn layer_io(&mut self, _l: usize, _i: &Tensor, o: &Tensor) -> tradeoff_engine::Result<()> {
+        self.0 = Some(o.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn layer_by_layer_matches_the_full_forward() {
+    for arch in [Arch::Llama, Arch::Qwen2] {
+        let (_d, e) = engine(arch, GgmlDType::F32);
+        let mut last = LastOutput::default();
+        e.model.logits_all(&TOKENS, Some(&mut last)).unwrap();
+        let mut x = e.model.embed_tokens(&TOKENS).unwrap();
+        for li in 0..e.model.layers.len() {
+            x = e.model.layer_alone(li, x, None).unwrap();
+        }
+        let d = max_abs_diff(&x, &last.0.unwrap());
+        assert_eq!(d, 0.0, "{arch:?}: layer by layer differs by {d}");
+    }
+}
+
 fn greedy(max: usize) -> GenParams {
     GenParams {
         max_new_tokens: max,
