@@ -442,6 +442,68 @@ fn the_pareto_points_are_the_stores_values() {
 }
 
 #[test]
+fn a_budget_names_the_variant_to_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path());
+    let url = start(&path, None);
+    // From the store: every variant's size and pass@1; the budget is the middle size.
+    let store = Store::open(&path).unwrap();
+    let run = store.resolve_run("sweep-a").unwrap().id;
+    let pass1: BTreeMap<String, f64> = store
+        .results(run)
+        .unwrap()
+        .iter()
+        .filter(|r| r.name == "humaneval")
+        .map(|r| (r.variant.clone(), r.metric("pass@1").unwrap().value))
+        .collect();
+    let mut points: Vec<(f64, f64, String)> = store
+        .variants(run)
+        .unwrap()
+        .into_iter()
+        .map(|v| {
+            let id = v.variant.id.clone();
+            (
+                v.variant.size_bytes.unwrap() as f64,
+                pass1[&id],
+                v.variant.label,
+            )
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let budget = points[points.len() / 2].0;
+    let want = points
+        .iter()
+        .filter(|p| p.0 <= budget)
+        .fold(None::<&(f64, f64, String)>, |best, p| match best {
+            Some(b) if b.1 >= p.1 => Some(b),
+            _ => Some(p),
+        })
+        .unwrap();
+    let b = Browser::start();
+    b.goto(&format!("{url}/runs/sweep-a/pareto"));
+    b.choose("Quality", "humaneval/pass@1");
+    b.choose("Cost", "size_bytes");
+    b.type_in(&b.field("Budget"), &format!("{budget}"));
+    b.click(&b.button("Show"));
+    until("the advice", || {
+        let q = b.execute("return location.search;");
+        q.as_str().unwrap().contains("budget=").then_some(())
+    });
+    let advice = b.text(&b.find("//*[@id='advice']"));
+    assert!(
+        advice.contains(&format!("deploy {},", want.2)),
+        "budget {budget}, want {}: {advice}",
+        want.2
+    );
+    let fits: Vec<String> = b.rows("points").into_iter().map(|r| r[5].clone()).collect();
+    assert_eq!(
+        fits.iter().filter(|f| *f == "yes").count(),
+        points.iter().filter(|p| p.0 <= budget).count()
+    );
+    assert_eq!(b.logs(), Vec::<String>::new());
+}
+
+#[test]
 fn live_progress_advances_while_the_sweep_commits_samples() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture(dir.path());
