@@ -286,6 +286,8 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
             made
         } else if !touched && target == qt.dtype() {
             qt
+        } else if !(touched || r.method == Method::Imatrix && site.is_some()) {
+            quant::requantize(&qt, target)?
         } else {
             let w = qt.dequantize(&Device::Cpu)?;
             let key = (layer.unwrap_or(0), site.unwrap_or(Site::AttnIn));

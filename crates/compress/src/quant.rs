@@ -7,6 +7,7 @@ use crate::Result;
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
+use rayon::prelude::*;
 
 /// What the planner knows about the model.
 pub struct ModelShape {
@@ -184,8 +185,63 @@ pub fn file_type(spec: TypeSpec) -> Option<u32> {
 }
 
 /// Round to nearest, as llama.cpp's reference quantizers do.
+/// `qt` rounded to `dtype` (the same bytes as `rtn(qt.dequantize())`), row ranges in
+/// parallel, each dequantized only while it is quantized: no f32 copy of the whole tensor.
+pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
+    let src = qt.dtype();
+    let (rows, k) = match qt.shape().dims() {
+        [r, k] if k % dtype.block_size() == 0 && k % src.block_size() == 0 => (*r, *k),
+        _ => return rtn(&qt.dequantize(&Device::Cpu)?, dtype),
+    };
+    let row_bytes = k / src.block_size() * src.type_size();
+    let data = qt.data()?;
+    let step = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
+    let parts = (0..rows)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|r0| {
+            let n = step.min(rows - r0);
+            let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
+            let w =
+                qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?.dequantize(&Device::Cpu)?;
+            Ok(QTensor::quantize(&w, dtype)?.data()?.into_owned())
+        })
+        .collect::<Result<Vec<Vec<u8>>>>()?;
+    Ok(qtensor_from_ggml(
+        dtype,
+        &parts.concat(),
+        vec![rows, k],
+        &Device::Cpu,
+    )?)
+}
+
 pub fn rtn(w: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
-    Ok(QTensor::quantize(w, dtype)?)
+    // Rows are quantized independently (blocks never span rows), so row ranges go to the
+    // threads and their GGML bytes are joined in order: the same bytes as one call.
+    let (rows, k) = match w.dims() {
+        [r, k] if *r >= 64 && k % dtype.block_size() == 0 => (*r, *k),
+        _ => return Ok(QTensor::quantize(w, dtype)?),
+    };
+    let step = rows.div_ceil(rayon::current_num_threads() * 4);
+    // Parts are fresh tensors: candle's quantize reads a view's whole storage, not the view.
+    let v = w.flatten_all()?.to_vec1::<f32>()?;
+    let parts = (0..rows)
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|r0| {
+            let n = step.min(rows - r0);
+            let part = Tensor::from_slice(&v[r0 * k..(r0 + n) * k], (n, k), &Device::Cpu)?;
+            Ok(QTensor::quantize(&part, dtype)?.data()?.into_owned())
+        })
+        .collect::<Result<Vec<Vec<u8>>>>()?;
+    Ok(qtensor_from_ggml(
+        dtype,
+        &parts.concat(),
+        vec![rows, k],
+        &Device::Cpu,
+    )?)
 }
 
 /// The symmetric 32-wide formats whose grid GPTQ and the weighted search write directly.
