@@ -23,7 +23,7 @@ command again: it resumes, keeping every problem already scored.
 Examples:
   tradeoff sweep examples/demo.toml
   tradeoff sweep examples/qwen-coder.toml --out out/qwen
-  tradeoff report demo --cost size_bytes,decode_tok_s   # redraw with other axes")]
+  tradeoff report demo-qwen --cost size_bytes,decode_tok_s   # redraw with other axes")]
 pub struct SweepArgs {
     /// The sweep's TOML config.
     pub config: PathBuf,

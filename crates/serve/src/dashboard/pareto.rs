@@ -172,18 +172,25 @@ fn cost_range(f: &Frontier) -> String {
     }
 }
 
-/// A number with an optional k/M/G suffix (and a unit letter after it, ignored): "400M",
-/// "0.4 GB", "1.5e8", "12 tok/s".
+/// A number with an optional k/M/G suffix (Ki/Mi/Gi: powers of 1024; a unit after it is
+/// ignored): "400M", "0.4 GB", "390 MiB", "1.5e8", "12 tok/s".
 fn parse_amount(s: &str) -> Option<f64> {
     let s = s.trim();
     let end = s
         .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')))
         .unwrap_or(s.len());
     let v: f64 = s[..end].parse().ok()?;
-    let scale = match s[end..].trim_start().chars().next() {
-        Some('k' | 'K') => 1e3,
-        Some('M') => 1e6,
-        Some('G' | 'g') => 1e9,
+    let mut unit = s[end..].trim_start().chars();
+    // "MiB" as the charts write sizes: powers of 1024.
+    let base: f64 = if unit.clone().nth(1) == Some('i') {
+        1024.0
+    } else {
+        1000.0
+    };
+    let scale = match unit.next() {
+        Some('k' | 'K') => base,
+        Some('M') => base.powi(2),
+        Some('G' | 'g') => base.powi(3),
         _ => 1.0,
     };
     Some(v * scale).filter(|v| v.is_finite())
@@ -217,7 +224,7 @@ fn advice(f: &Frontier, budget: Option<f64>, text: &str, run: i64) -> String {
     let Some(b) = budget else {
         return format!(
             "<p class=\"note\" role=\"status\">\"{}\" is not a number: write the budget \
-             like 400M, 0.4G or 12.5.</p>",
+             like 400M, 390 MiB, 0.4G or 12.5.</p>",
             esc(text)
         );
     };
@@ -311,6 +318,7 @@ mod tests {
         assert_eq!(parse_amount("1.5e8"), Some(1.5e8));
         assert_eq!(parse_amount("12.5 tok/s"), Some(12.5));
         assert_eq!(parse_amount("2k"), Some(2000.0));
+        assert_eq!(parse_amount("390 MiB"), Some(390.0 * 1024.0 * 1024.0));
         assert_eq!(parse_amount("lots"), None);
     }
 }
