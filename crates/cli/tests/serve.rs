@@ -101,13 +101,41 @@ fn serves_routes_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn serve_without_tiers_serves_the_dashboard() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(exe())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("TRADEOFF_STORE", dir.path().join("runs.sqlite"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // "dashboard of STORE on http://HOST:PORT/", on stdout.
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let page = line.split("on http://").nth(1).map(|rest| {
+        let url = format!("http://{}runs", rest.trim());
+        ureq::get(url)
+            .call()
+            .map(|mut r| r.body_mut().read_to_string().unwrap())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let page = page.unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert!(page.unwrap().contains("0 of 0 runs"));
+}
+
+#[test]
 fn serve_mistakes_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     write_tiny_gguf(&model, &TinySpec::new(Arch::Qwen2)).unwrap();
     let m = format!("a={}", model.display());
-    let cases: [(&[&str], &str); 5] = [
-        (&["serve"], "nothing to serve"),
+    // (`serve` with no tiers is not a mistake: it serves the dashboard alone.)
+    let cases: [(&[&str], &str); 4] = [
         (&["serve", "--tier", "qwen"], "expected NAME=MODEL"),
         (
             &["serve", "--tier", &m, "--policy", "ngram-logreg"],
