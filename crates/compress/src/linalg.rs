@@ -192,7 +192,7 @@ fn inverse_panel(l: &[f64], n: usize, c0: usize, bc: usize) -> Vec<f64> {
 /// Dot product in independent lanes: a single running sum is a dependency chain the compiler
 /// may not reorder.
 #[inline]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+fn dot(a: &[f64], b: &[f64]) -> f64 {
     const L: usize = 8;
     let mut acc = [0f64; L];
     let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));

@@ -184,7 +184,6 @@ pub fn file_type(spec: TypeSpec) -> Option<u32> {
     })
 }
 
-/// Round to nearest, as llama.cpp's reference quantizers do.
 /// `qt` rounded to `dtype` (the same bytes as `rtn(qt.dequantize())`), row ranges in
 /// parallel, each dequantized only while it is quantized: no f32 copy of the whole tensor.
 pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
@@ -195,45 +194,46 @@ pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
     };
     let row_bytes = k / src.block_size() * src.type_size();
     let data = qt.data()?;
+    by_row_ranges(rows, k, dtype, |r0, n| {
+        let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
+        Ok(qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?.dequantize(&Device::Cpu)?)
+    })
+}
+
+/// Round to nearest, as llama.cpp's reference quantizers do.
+pub fn rtn(w: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
+    let (rows, k) = match w.dims() {
+        [r, k] if *r >= 64 && k % dtype.block_size() == 0 => (*r, *k),
+        _ => return Ok(QTensor::quantize(w, dtype)?),
+    };
+    // Parts are fresh tensors: candle's quantize reads a view's whole storage, not the view.
+    let v = w.flatten_all()?.to_vec1::<f32>()?;
+    by_row_ranges(rows, k, dtype, |r0, n| {
+        Ok(Tensor::from_slice(
+            &v[r0 * k..(r0 + n) * k],
+            (n, k),
+            &Device::Cpu,
+        )?)
+    })
+}
+
+/// A [rows, k] tensor quantized to `dtype` range of rows by range on all threads, `part(r0,
+/// n)` giving rows r0..r0+n in f32; the ranges' GGML bytes joined in order are the bytes one
+/// call over the whole tensor writes (blocks never span rows).
+fn by_row_ranges(
+    rows: usize,
+    k: usize,
+    dtype: GgmlDType,
+    part: impl Fn(usize, usize) -> Result<Tensor> + Sync,
+) -> Result<QTensor> {
     let step = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
     let parts = (0..rows)
         .step_by(step)
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|r0| {
-            let n = step.min(rows - r0);
-            let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
-            let w =
-                qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?.dequantize(&Device::Cpu)?;
+            let w = part(r0, step.min(rows - r0))?;
             Ok(QTensor::quantize(&w, dtype)?.data()?.into_owned())
-        })
-        .collect::<Result<Vec<Vec<u8>>>>()?;
-    Ok(qtensor_from_ggml(
-        dtype,
-        &parts.concat(),
-        vec![rows, k],
-        &Device::Cpu,
-    )?)
-}
-
-pub fn rtn(w: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
-    // Rows are quantized independently (blocks never span rows), so row ranges go to the
-    // threads and their GGML bytes are joined in order: the same bytes as one call.
-    let (rows, k) = match w.dims() {
-        [r, k] if *r >= 64 && k % dtype.block_size() == 0 => (*r, *k),
-        _ => return Ok(QTensor::quantize(w, dtype)?),
-    };
-    let step = rows.div_ceil(rayon::current_num_threads() * 4);
-    // Parts are fresh tensors: candle's quantize reads a view's whole storage, not the view.
-    let v = w.flatten_all()?.to_vec1::<f32>()?;
-    let parts = (0..rows)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|r0| {
-            let n = step.min(rows - r0);
-            let part = Tensor::from_slice(&v[r0 * k..(r0 + n) * k], (n, k), &Device::Cpu)?;
-            Ok(QTensor::quantize(&part, dtype)?.data()?.into_owned())
         })
         .collect::<Result<Vec<Vec<u8>>>>()?;
     Ok(qtensor_from_ggml(

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{advance_live, fixture, get, start};
+use common::{advance_live, fixture, get, start, PAGES};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -229,23 +229,6 @@ impl Drop for Browser {
     }
 }
 
-/// The same pages as `every_page_answers` in dashboard.rs.
-const PAGES: &[&str] = &[
-    "/",
-    "/runs",
-    "/runs/sweep-a",
-    "/runs/1",
-    "/runs/sweep-a/compare",
-    "/runs/sweep-a/pareto",
-    "/runs/sweep-a/pareto?quality=humaneval/pass@1&cost=size_bytes",
-    "/runs/sweep-a/problems",
-    "/runs/sweep-a/problems?show=differ",
-    "/runs/sweep-a/sample?result=1&task=HumanEval%2F0",
-    "/runs/live/progress",
-    "/routing",
-    "/runs/sweep-a/report.html",
-];
-
 #[test]
 fn every_page_loads_without_console_errors_at_desktop_and_phone_width() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,6 +375,17 @@ fn three_variants_are_compared() {
     assert_eq!(b.logs(), Vec::<String>::new());
 }
 
+/// Each variant's HumanEval pass@1 in the run, as the sweep stored it.
+fn humaneval_pass1(store: &Store, run: i64) -> BTreeMap<String, f64> {
+    store
+        .results(run)
+        .unwrap()
+        .iter()
+        .filter(|r| r.name == "humaneval")
+        .map(|r| (r.variant.clone(), r.metric("pass@1").unwrap().value))
+        .collect()
+}
+
 #[test]
 fn the_pareto_points_are_the_stores_values() {
     let dir = tempfile::tempdir().unwrap();
@@ -422,13 +416,7 @@ fn the_pareto_points_are_the_stores_values() {
     // Each variant's size and humaneval pass@1, as the sweep stored them.
     let store = Store::open(&path).unwrap();
     let run = store.resolve_run("sweep-a").unwrap().id;
-    let pass1: BTreeMap<String, f64> = store
-        .results(run)
-        .unwrap()
-        .iter()
-        .filter(|r| r.name == "humaneval")
-        .map(|r| (r.variant.clone(), r.metric("pass@1").unwrap().value))
-        .collect();
+    let pass1 = humaneval_pass1(&store, run);
     let want: BTreeMap<String, (f64, f64)> = store
         .variants(run)
         .unwrap()
@@ -449,13 +437,7 @@ fn a_budget_names_the_variant_to_deploy() {
     // From the store: every variant's size and pass@1; the budget is the middle size.
     let store = Store::open(&path).unwrap();
     let run = store.resolve_run("sweep-a").unwrap().id;
-    let pass1: BTreeMap<String, f64> = store
-        .results(run)
-        .unwrap()
-        .iter()
-        .filter(|r| r.name == "humaneval")
-        .map(|r| (r.variant.clone(), r.metric("pass@1").unwrap().value))
-        .collect();
+    let pass1 = humaneval_pass1(&store, run);
     let mut points: Vec<(f64, f64, String)> = store
         .variants(run)
         .unwrap()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, get, start};
+use common::{fixture, get, start, PAGES};
 
 fn csv_lines(body: &str) -> Vec<Vec<String>> {
     // The fixture's fields hold no quotes or newlines; commas only inside quoted lists.
@@ -28,21 +28,7 @@ fn csv_lines(body: &str) -> Vec<Vec<String>> {
 fn every_page_answers() {
     let dir = tempfile::tempdir().unwrap();
     let url = start(&fixture(dir.path()), None);
-    for path in [
-        "/",
-        "/runs",
-        "/runs/sweep-a",
-        "/runs/1",
-        "/runs/sweep-a/compare",
-        "/runs/sweep-a/pareto",
-        "/runs/sweep-a/pareto?quality=humaneval/pass@1&cost=size_bytes",
-        "/runs/sweep-a/problems",
-        "/runs/sweep-a/problems?show=differ",
-        "/runs/sweep-a/sample?result=1&task=HumanEval%2F0",
-        "/runs/live/progress",
-        "/routing",
-        "/runs/sweep-a/report.html",
-    ] {
+    for path in PAGES {
         let (status, kind, body) = get(&format!("{url}{path}"));
         assert_eq!(status, 200, "{path}: {body}");
         assert!(kind.starts_with("text/html"), "{path}: {kind}");

@@ -13,6 +13,23 @@ use tradeoff_store::*;
 
 pub const PROBLEMS: usize = 10;
 
+/// Every page of the dashboard over the fixture, one of each kind.
+pub const PAGES: &[&str] = &[
+    "/",
+    "/runs",
+    "/runs/sweep-a",
+    "/runs/1",
+    "/runs/sweep-a/compare",
+    "/runs/sweep-a/pareto",
+    "/runs/sweep-a/pareto?quality=humaneval/pass@1&cost=size_bytes",
+    "/runs/sweep-a/problems",
+    "/runs/sweep-a/problems?show=differ",
+    "/runs/sweep-a/sample?result=1&task=HumanEval%2F0",
+    "/runs/live/progress",
+    "/routing",
+    "/runs/sweep-a/report.html",
+];
+
 /// (label, role, method, size, decode tok/s, solved problems)
 pub type FixtureVariant = (&'static str, Role, &'static str, u64, f64, Vec<bool>);
 
