@@ -262,11 +262,15 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
 }
 
 /// A short model name for labels: the catalog name as it is ("qwen2.5-coder-0.5b"), a file's
-/// stem, a folder's name.
+/// stem, a folder's name; for the `model.gguf` that `tradeoff compress` and `train heal` write,
+/// its folder's name (two such variants would otherwise both be "model").
 fn model_stem(model: &str) -> String {
     let path = Path::new(model);
     let name = if path.is_file() {
-        path.file_stem()
+        match path.file_stem() {
+            Some(s) if s == "model" => path.parent().and_then(|d| d.file_name()).or(Some(s)),
+            other => other,
+        }
     } else {
         path.file_name()
     };
@@ -282,6 +286,11 @@ fn model_stem_keeps_catalog_names_whole() {
     let f = dir.path().join("my-model.q4.gguf");
     std::fs::write(&f, b"").unwrap();
     assert_eq!(model_stem(f.to_str().unwrap()), "my-model.q4");
+    let variant = dir.path().join("wanda24-healed");
+    std::fs::create_dir(&variant).unwrap();
+    std::fs::write(variant.join("model.gguf"), b"").unwrap();
+    let f = variant.join("model.gguf");
+    assert_eq!(model_stem(f.to_str().unwrap()), "wanda24-healed");
 }
 
 fn sanitize(s: &str) -> String {

@@ -4,7 +4,6 @@
 use crate::data::{self, DataRecord, Windows};
 use crate::error::io;
 use crate::forward::Base;
-use crate::lora::Adapters;
 use crate::recipe::{HealRecipe, VERSION};
 use crate::teacher::TeacherCache;
 use crate::trainer::{self, History, Job};
@@ -51,6 +50,9 @@ pub struct HealManifest {
     pub adapter_params: usize,
     /// Size of the adapters as f32 (what a PEFT export stores).
     pub adapter_bytes: usize,
+    /// The adapters alone in PEFT's format (`adapter_model.safetensors`,
+    /// `adapter_config.json`), relative to the output folder.
+    pub adapter_dir: PathBuf,
     pub masked_linears: usize,
     pub teacher_s: f64,
     pub train_s: f64,
@@ -131,13 +133,7 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
     if base.cfg.vocab_size != teacher_vocab(&teacher_path)? {
         return Err(other("the variant's vocabulary differs from the teacher's"));
     }
-    let ad = Adapters::new(
-        &r.lora,
-        base.layers.len(),
-        |l, t| base.shape(l, t),
-        DType::F32,
-        o.seed,
-    )?;
+    let ad = base.adapters(&r.lora, o.seed)?;
     let ckpt = o.out_dir.join("checkpoint");
     let job = Job {
         train: train_wins,
@@ -156,6 +152,8 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
     let model_path = o.out_dir.join("model.gguf");
     let meta = vec![("tradeoff.recipe".to_string(), Value::String(r.to_toml()))];
     let tensor_types = crate::merge::merge_to_gguf(&variant_gguf, &base, &ad, &meta, &model_path)?;
+    let adapter_dir = PathBuf::from("adapter");
+    crate::peft::export(&ad, &base.cfg, o.teacher, &o.out_dir.join(&adapter_dir))?;
     let masked_linears = base
         .layers
         .iter()
@@ -187,6 +185,7 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
         tokens_seen: steps * tc.accum * tc.batch * tc.seq,
         adapter_params: ad.n_params(),
         adapter_bytes: ad.n_params() * 4,
+        adapter_dir,
         masked_linears,
         teacher_s,
         train_s: history.train_s,

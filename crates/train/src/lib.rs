@@ -11,6 +11,7 @@ pub mod lora;
 pub mod merge;
 pub mod objective;
 pub mod optim;
+pub mod peft;
 pub mod recipe;
 pub mod teacher;
 pub mod trainer;

@@ -104,6 +104,16 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
+    /// Rank `r` and `alpha` on all seven linears, no dropout.
+    pub fn every_linear(r: usize, alpha: f64) -> Self {
+        Self {
+            r,
+            alpha,
+            dropout: 0.0,
+            targets: Target::ALL.to_vec(),
+        }
+    }
+
     pub fn scale(&self) -> f64 {
         self.alpha / self.r as f64
     }

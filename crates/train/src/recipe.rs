@@ -20,7 +20,7 @@
 //! top_k = 64
 //! ```
 
-use crate::lora::{LoraConfig, Target};
+use crate::lora::LoraConfig;
 use crate::objective::DistillConfig;
 use crate::optim::OptimConfig;
 use crate::trainer::TrainConfig;
@@ -48,12 +48,7 @@ pub struct HealRecipe {
 /// Healing re-learns what pruning or quantization took from every linear: all seven adapted,
 /// with PEFT's common r = 16, α = 32 rather than its q/v-only default.
 fn heal_lora() -> LoraConfig {
-    LoraConfig {
-        r: 16,
-        alpha: 32.0,
-        dropout: 0.0,
-        targets: Target::ALL.to_vec(),
-    }
+    LoraConfig::every_linear(16, 32.0)
 }
 
 fn heal_optim() -> OptimConfig {
@@ -124,6 +119,7 @@ impl HealRecipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lora::Target;
 
     #[test]
     fn builtin_round_trips_and_bad_keys_name_their_line() {

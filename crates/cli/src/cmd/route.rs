@@ -487,6 +487,8 @@ fn save(
             "policies": policies, "folds": a.folds, "resamples": a.resamples,
             "seed_tokens": a.seed_tokens, "cascade": !a.no_cascade,
             "tool_version": version, "git_rev": rev,
+            // The embedder's linear layers run int8 where the engine's kernels do, f32 elsewhere.
+            "kernels": tradeoff_engine::kernels::id(),
         }),
         ..tradeoff_store::ResultSpec::new(strongest, tradeoff_store::Kind::Route, "route")
     };
