@@ -316,3 +316,67 @@ concurrency = 2
     assert!(names.contains(&"decode_tok_s"), "{names:?}");
     assert!(!names.contains(&"peak_rss_bytes"), "{names:?}");
 }
+
+/// `[[variant]] heal` makes a trained variant like any other: compressed, healed with the
+/// recipe file beside the config, measured, its manifest holding both steps; a second sweep
+/// reuses the healed folder.
+#[test]
+fn a_healed_variant_is_built_and_then_reused() {
+    require_humaneval();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("tiny-llama.gguf");
+    let mut s = TinySpec::new(Arch::Llama);
+    s.n_layer = 2;
+    write_tiny_gguf(&model, &s).unwrap();
+    std::fs::write(
+        d.join("heal-tiny.toml"),
+        "name = \"heal-tiny\"\n[lora]\nr = 2\n[train]\ntokens = 128\nseq = 32\nbatch = 2\nval_windows = 1\n[distill]\ntop_k = 8\n",
+    )
+    .unwrap();
+    let cfg = d.join("healed.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"healed\"\nmodels = [\"{}\"]\n[[variant]]\nrecipe = \"original\"\n\
+             [[variant]]\nrecipe = \"magnitude-50\"\nheal = \"heal-tiny.toml\"\n\
+             [eval]\nbenchmarks = [\"humaneval\"]\nlimit = 3\nmax_new_tokens = 4\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let (store, variants) = (d.join("s.sqlite"), d.join("v"));
+    let out = sweep(&cfg, &store, &variants).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Store::open(&store).unwrap();
+    let run = s.resolve_run("healed").unwrap();
+    let healed = s
+        .variants(run.id)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.variant.label == "magnitude-50+heal")
+        .expect("a variant labelled magnitude-50+heal");
+    let m = &healed.variant.manifest;
+    assert_eq!(m["heal"]["recipe"]["name"], "heal-tiny", "{m}");
+    assert_eq!(m["compress"]["recipe"]["name"], "magnitude-50", "{m}");
+    let artifact = healed.variant.artifact_path.clone().unwrap_or_default();
+    assert!(
+        artifact.to_string_lossy().contains("-heal-"),
+        "{artifact:?}"
+    );
+    assert_eq!(
+        s.results(run.id)
+            .unwrap()
+            .iter()
+            .filter(|r| r.variant == healed.variant.id)
+            .count(),
+        1
+    );
+    let again = sweep(&cfg, &store, &variants).output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains(" 0 steps computed"), "{stdout}");
+}

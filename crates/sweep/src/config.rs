@@ -53,6 +53,11 @@ pub struct VariantConfig {
     /// CPython standard-library files].
     #[serde(default)]
     pub calibration: Option<String>,
+    /// Heal the compressed variant before measuring it: `heal` (the built-in recipe) or a heal
+    /// recipe TOML, relative to the config file (`tradeoff train heal`: the model as teacher,
+    /// LoRA on the variant, merged and requantized to the variant's types).
+    #[serde(default)]
+    pub heal: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -202,6 +207,9 @@ impl SweepConfig {
                     return Err("[[variant]] needs `recipe = \"NAME\"` (built here) or `endpoint = \"http://HOST:PORT/v1#MODEL-ID\"` (served elsewhere)".into())
                 }
             }
+            if v.heal.is_some() && v.recipe.as_deref().is_none_or(|r| r == "original") {
+                return Err("[[variant]] `heal` needs a compression recipe: it heals what the recipe made (`recipe = \"wanda-2:4\"`, `heal = \"heal\"`)".into());
+            }
             if !labels.insert(v.label()) {
                 return Err(format!(
                     "[[variant]] label `{}` appears twice: give one a `label`",
@@ -267,6 +275,7 @@ impl VariantConfig {
             return l.clone();
         }
         match (&self.recipe, &self.endpoint) {
+            (Some(r), _) if self.heal.is_some() => format!("{r}+heal"),
             (Some(r), _) => r.clone(),
             (None, Some(e)) => e.rsplit_once('#').map_or("remote", |(_, m)| m).to_string(),
             (None, None) => String::new(),

@@ -50,6 +50,8 @@ pub enum Error {
     Measure(#[from] tradeoff_measure::Error),
     #[error(transparent)]
     Asset(#[from] tradeoff_assets::AssetError),
+    #[error(transparent)]
+    Train(#[from] tradeoff_train::Error),
     #[error("{0}")]
     Step(String),
 }
@@ -305,6 +307,13 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// A healed variant: its artifact and manifest, and whether an earlier sweep made it.
+struct Healed {
+    path: PathBuf,
+    manifest: tradeoff_train::HealManifest,
+    reused: bool,
+}
+
 /// A step's result: computed now, or reused.
 enum Done<T> {
     Computed(T),
@@ -354,6 +363,58 @@ impl Sweep<'_> {
         value
     }
 
+    /// Heals the compressed variant at `compressed` (its `model.gguf`) with the heal recipe
+    /// `h`, into a folder beside it named by the recipe and seed; reused when its manifest
+    /// says it healed this very artifact.
+    fn heal(&self, model: &str, compressed: &Path, h: &str) -> Result<Healed> {
+        let file = self.opts.config_dir.join(h);
+        let arg = if h.ends_with(".toml") && file.is_file() {
+            file.to_string_lossy().into_owned()
+        } else {
+            h.to_string()
+        };
+        let recipe = tradeoff_train::HealRecipe::load(&arg)?;
+        let variant = compressed.parent().unwrap_or(Path::new("."));
+        let key = tradeoff_assets::sha256_hex(
+            format!(
+                "{}|{}|{}",
+                tradeoff_train::recipe::VERSION,
+                recipe.to_toml(),
+                self.cfg.seed
+            )
+            .as_bytes(),
+        );
+        let dir = variant.with_file_name(format!(
+            "{}-heal-{}",
+            variant
+                .file_name()
+                .map_or("variant".into(), |n| n.to_string_lossy()),
+            &key[..12]
+        ));
+        let variant_sha = tradeoff_assets::sha256_cached(compressed)?;
+        let done = std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<tradeoff_train::HealManifest>(&b).ok())
+            .filter(|m| m.variant_sha256 == variant_sha && dir.join("model.gguf").is_file());
+        let reused = done.is_some();
+        let manifest = match done {
+            Some(m) => m,
+            None => tradeoff_train::heal(&tradeoff_train::HealOptions {
+                teacher: model,
+                variant,
+                recipe: &recipe,
+                out_dir: &dir,
+                seed: self.cfg.seed,
+                progress: self.opts.progress,
+            })?,
+        };
+        Ok(Healed {
+            path: dir.join("model.gguf"),
+            manifest,
+            reused,
+        })
+    }
+
     fn build(
         &mut self,
         model: &str,
@@ -373,7 +434,7 @@ impl Sweep<'_> {
             }
         };
         let recipe = Recipe::load(&recipe_arg)?;
-        let (path, mut spec, reused) = if recipe.is_original() {
+        let (mut path, mut spec, mut reused) = if recipe.is_original() {
             let path = source.path().to_path_buf();
             let mut spec = VariantSpec::new(label, model);
             spec.recipe = json!({ "name": "original" });
@@ -450,6 +511,13 @@ impl Sweep<'_> {
             spec.manifest = serde_json::to_value(&manifest).unwrap_or(Value::Null);
             (path, spec, reused)
         };
+        if let Some(h) = &v.heal {
+            let healed = self.heal(model, &path, h)?;
+            spec.recipe = json!({ "compress": spec.recipe, "heal": healed.manifest.recipe });
+            spec.manifest = json!({ "compress": spec.manifest, "heal": healed.manifest });
+            path = healed.path;
+            reused &= healed.reused;
+        }
         spec.source_sha256 = Some(source_sha.to_string());
         let spec = spec.with_artifact(&path)?;
         let up = self.store().upsert_variant(self.run, &spec, role)?;
