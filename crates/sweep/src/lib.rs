@@ -363,17 +363,22 @@ impl Sweep<'_> {
         value
     }
 
+    /// A recipe as the config names it: a TOML file relative to the config file, else a
+    /// built-in name as it is.
+    fn recipe_arg(&self, name: &str) -> String {
+        let p = self.opts.config_dir.join(name);
+        if name.ends_with(".toml") && p.is_file() {
+            p.to_string_lossy().into_owned()
+        } else {
+            name.to_string()
+        }
+    }
+
     /// Heals the compressed variant at `compressed` (its `model.gguf`) with the heal recipe
     /// `h`, into a folder beside it named by the recipe and seed; reused when its manifest
     /// says it healed this very artifact.
     fn heal(&self, model: &str, compressed: &Path, h: &str) -> Result<Healed> {
-        let file = self.opts.config_dir.join(h);
-        let arg = if h.ends_with(".toml") && file.is_file() {
-            file.to_string_lossy().into_owned()
-        } else {
-            h.to_string()
-        };
-        let recipe = tradeoff_train::HealRecipe::load(&arg)?;
+        let recipe = tradeoff_train::HealRecipe::load(&self.recipe_arg(h))?;
         let variant = compressed.parent().unwrap_or(Path::new("."));
         let key = tradeoff_assets::sha256_hex(
             format!(
@@ -425,15 +430,7 @@ impl Sweep<'_> {
         role: Role,
     ) -> Result<Done<Built>> {
         let name = v.recipe.as_deref().unwrap_or("original");
-        let recipe_arg = {
-            let p = self.opts.config_dir.join(name);
-            if name.ends_with(".toml") && p.is_file() {
-                p.to_string_lossy().into_owned()
-            } else {
-                name.to_string()
-            }
-        };
-        let recipe = Recipe::load(&recipe_arg)?;
+        let recipe = Recipe::load(&self.recipe_arg(name))?;
         let (mut path, mut spec, mut reused) = if recipe.is_original() {
             let path = source.path().to_path_buf();
             let mut spec = VariantSpec::new(label, model);
