@@ -57,7 +57,8 @@ enum Cmd {
     /// Compress a model with a recipe (quantization, pruning, layer drop) into a GGUF
     /// artifact with a manifest.
     Compress(cmd::compress::CompressArgs),
-    /// Train on CPU: heal a compressed variant by distilling the original into it (LoRA).
+    /// Train on CPU: heal a compressed variant (the original as teacher) or distill a larger
+    /// model into a smaller one (LoRA, merged back to GGUF).
     #[command(subcommand)]
     Train(cmd::train::TrainCmd),
     /// Time a model: TTFT, prefill/decode tok/s, latency percentiles, memory, energy, cost.
@@ -166,7 +167,7 @@ fn main() -> ExitCode {
         Cmd::EvalSamples(a) => cmd::eval::run_samples(&a, weak),
         Cmd::Quality(a) => cmd::measure::run_quality(a),
         Cmd::Compress(a) => cmd::compress::run(a),
-        Cmd::Train(c) => cmd::train::run(c),
+        Cmd::Train(c) => cmd::train::run(c, cli.batch, weak),
         Cmd::Bench(a) => cmd::measure::run_bench(a),
         Cmd::Sweep(a) => cmd::sweep::run(&a, cli.threads, cli.batch, weak),
         Cmd::Runs(c) => cmd::runs::run(c),

@@ -163,6 +163,30 @@ fn quantized_types_stay_close_to_f32() {
     );
 }
 
+#[test]
+fn f16_weights_run_in_place_and_match_their_f32_expansion() {
+    let (d, e) = engine(Arch::Qwen2, GgmlDType::F16);
+    let wide = LocalEngine::load(
+        &ModelPath::Gguf(d.path().join("tiny.gguf")),
+        LoadOptions {
+            dequantize: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = e.model.logits_all(&TOKENS, None).unwrap();
+    let b = wide.model.logits_all(&TOKENS, None).unwrap();
+    let scale = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let diff = max_abs_diff(&a, &b) / scale;
+    assert!(diff < 1e-5, "same weights, f32 sums: {diff} of the range");
+}
+
 #[derive(Default)]
 struct Recorder {
     seen: Vec<(usize, Site, Vec<usize>)>,

@@ -26,7 +26,7 @@ use tradeoff_measure::perf::FileInfo;
 use tradeoff_measure::{perf, quality, Baseline, PerfOptions, QualityOptions};
 
 /// No float16 weights of the catalog models exist offline: the baseline is the distributed
-/// GGUF dequantized (to F16 for llama.cpp, read as f32 by tradeoff).
+/// GGUF dequantized to F16 (tradeoff multiplies the F16 weights in f32).
 const BASE: &str = "F16";
 const PP: usize = 128;
 const TG: usize = 64;
@@ -138,7 +138,7 @@ fn main() -> Result<()> {
         bw / 1e9
     );
     println!(
-        "baseline: the distributed GGUF requantized to {BASE} (no float16 weights exist offline); tradeoff reads it as f32"
+        "baseline: the distributed GGUF requantized to {BASE} (no float16 weights exist offline); tradeoff multiplies its F16 weights in f32"
     );
     for model in &a.models {
         compare_model(model, &a, &bin, &cache, &text_path, &text_corpus, bw)?;
@@ -226,7 +226,7 @@ fn compare_model(
     let id = (
         BASE,
         "not hashed",
-        "distributed GGUF requantized to F16, read as f32",
+        "distributed GGUF requantized to F16, f32 arithmetic",
     );
     let base = Baseline::compute(&be.model, &be.tokenizer, corpus, &o, id)?;
     drop(be);

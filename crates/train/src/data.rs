@@ -23,6 +23,87 @@ pub struct DataRecord {
     pub train_windows: usize,
     pub val_windows: usize,
     pub seq: usize,
+    /// Ids of the documents trained on (distill: the MBPP task ids the teacher answered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<String>,
+}
+
+/// One training document: a prompt and its answer as the model sees them (chat template
+/// applied), with the id of the problem it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// `Mbpp/<task id>`.
+    pub id: String,
+    pub text: String,
+}
+
+/// MBPP task ids that training documents may come from: the validation (511-600) and train
+/// (601-974) splits. The test split (11-510) is what `tradeoff eval --bench mbpp` scores, and
+/// 1-10 are its few-shot examples.
+pub const MBPP_TRAINABLE: std::ops::RangeInclusive<u32> = 511..=974;
+
+/// Refuses documents from a problem that is evaluated (an MBPP id outside
+/// [`MBPP_TRAINABLE`], any other benchmark's id) or whose text holds a HumanEval problem or a
+/// passage of the quality corpus.
+pub fn check_docs(docs: &[Doc]) -> Result<Vec<String>> {
+    if docs.is_empty() {
+        return Err(Error::Config("no training documents".into()));
+    }
+    for d in docs {
+        let id =
+            d.id.strip_prefix("Mbpp/")
+                .and_then(|n| n.parse::<u32>().ok());
+        if !id.is_some_and(|n| MBPP_TRAINABLE.contains(&n)) {
+            return Err(Error::Contaminated(format!(
+                "document {} is not an MBPP problem with task id 511-974 (11-510 are evaluated)",
+                d.id
+            )));
+        }
+    }
+    let quality = tradeoff_assets::corpus::eval_corpus()?;
+    let mut checks = check(&join_docs(docs), &quality)?;
+    checks.push(format!(
+        "{} documents, all MBPP task ids 511-974 (the evaluated test split is 11-510)",
+        docs.len()
+    ));
+    Ok(checks)
+}
+
+/// The documents as one text, a blank line apart.
+pub fn join_docs(docs: &[Doc]) -> String {
+    docs.iter()
+        .map(|d| d.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// `per` windows of `a` for each window of `b`, `need` in all (fewer when both run out); each
+/// window says whether it came from `a`.
+pub fn interleave(
+    a: Vec<Vec<u32>>,
+    b: Vec<Vec<u32>>,
+    per: usize,
+    need: usize,
+) -> Vec<(bool, Vec<u32>)> {
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let mut out = Vec::with_capacity(need);
+    while out.len() < need {
+        let take_b = out.len() % (per + 1) == per;
+        let next = if take_b {
+            b.next()
+                .map(|w| (false, w))
+                .or_else(|| a.next().map(|w| (true, w)))
+        } else {
+            a.next()
+                .map(|w| (true, w))
+                .or_else(|| b.next().map(|w| (false, w)))
+        };
+        match next {
+            Some(w) => out.push(w),
+            None => break,
+        }
+    }
+    out
 }
 
 /// Non-blank lines (trimmed, 8+ chars) with their line numbers.
@@ -124,5 +205,39 @@ mod tests {
         let (clean, more) = scrub(&leaked, &q);
         assert!(more > removed);
         check(&clean, &q).unwrap();
+    }
+
+    fn doc(id: &str) -> Doc {
+        Doc {
+            id: id.into(),
+            text: format!("def f_{}(x):\n    return x\n", id.len()),
+        }
+    }
+
+    #[test]
+    fn documents_from_evaluated_problems_are_refused() {
+        check_docs(&[doc("Mbpp/511"), doc("Mbpp/974")]).unwrap();
+        for bad in [
+            "Mbpp/510",
+            "Mbpp/11",
+            "Mbpp/2",
+            "Mbpp/975",
+            "HumanEval/0",
+            "601",
+        ] {
+            let e = check_docs(&[doc("Mbpp/600"), doc(bad)]).unwrap_err();
+            assert!(matches!(e, Error::Contaminated(_)), "{bad}: {e}");
+        }
+        assert!(check_docs(&[]).is_err());
+    }
+
+    #[test]
+    fn interleave_keeps_the_ratio_then_fills_from_what_is_left() {
+        let w = |n: u32| (0..n).map(|i| vec![i]).collect::<Vec<_>>();
+        let from_a: Vec<bool> = interleave(w(10), w(10), 3, 8).iter().map(|p| p.0).collect();
+        assert_eq!(from_a, [true, true, true, false, true, true, true, false]);
+        let from_a: Vec<bool> = interleave(w(2), w(10), 3, 5).iter().map(|p| p.0).collect();
+        assert_eq!(from_a, [true, true, false, false, false]);
+        assert_eq!(interleave(w(2), w(1), 3, 10).len(), 3);
     }
 }

@@ -1,23 +1,24 @@
 //! Training on CPU: LoRA adapters over a differentiable forward of the engine's models
 //! (weights dequantized and frozen), SFT and logit distillation objectives, AdamW with warmup
-//! and cosine decay, and the `heal` recipe that distills a model into a compressed variant of
-//! itself, merges the adapters and writes the variant again as GGUF with a manifest.
+//! and cosine decay, and two teacher → student recipes: `heal` distills a model into a
+//! compressed variant of itself, `distill` a larger model into a smaller one of the same
+//! family; both merge the adapters and write the student again as GGUF with a manifest.
 
 pub mod data;
 mod error;
 pub mod forward;
-mod heal;
 pub mod lora;
 pub mod merge;
 pub mod objective;
 pub mod optim;
 pub mod peft;
+mod pipeline;
 pub mod recipe;
 pub mod teacher;
 pub mod trainer;
 
 pub use error::{Error, Result};
 pub use forward::{Base, Lora};
-pub use heal::{heal, HealManifest, HealOptions};
 pub use lora::{Adapters, LoraConfig, Target};
+pub use pipeline::{distill, heal, sft, DistillOptions, HealManifest, HealOptions, SftOptions};
 pub use recipe::HealRecipe;

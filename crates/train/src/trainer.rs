@@ -6,7 +6,7 @@
 use crate::error::io;
 use crate::forward::{Base, Lora};
 use crate::lora::Adapters;
-use crate::objective::{distill_loss, DistillConfig, EvalSums};
+use crate::objective::{cross_entropy, distill_loss, DistillConfig, EvalSums};
 use crate::optim::{clip_global_norm, Accumulator, AdamW, OptimConfig};
 use crate::teacher::TeacherCache;
 use crate::{Error, Result};
@@ -80,10 +80,22 @@ pub struct StepPoint {
     pub grad_norm: f64,
 }
 
-/// Validation against the teacher on the held-out windows.
+/// Validation on the held-out windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalPoint {
     pub step: usize,
+    /// Mean cross-entropy of the windows' next tokens (the data itself), nats.
+    #[serde(default)]
+    pub ce: f64,
+    /// Against the teacher; absent when training has none (SFT).
+    #[serde(flatten)]
+    pub teacher: Option<Agreement>,
+}
+
+/// The student against the teacher's top-k: KL(teacher ‖ student) at T = 1, and how often
+/// the teacher's top token is the student's top-1 / among its top 5.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
     pub kl: f64,
     pub top1: f64,
     pub top5: f64,
@@ -103,8 +115,8 @@ pub struct History {
 pub struct Job<'a> {
     pub train: &'a [Vec<u32>],
     pub val: &'a [Vec<u32>],
-    pub teacher_train: &'a TeacherCache,
-    pub teacher_val: &'a TeacherCache,
+    /// The teacher's targets of `train` and `val`; without them the loss is cross-entropy.
+    pub teacher: Option<(&'a TeacherCache, &'a TeacherCache)>,
     pub cfg: &'a TrainConfig,
     pub optim: &'a OptimConfig,
     pub distill: &'a DistillConfig,
@@ -147,20 +159,19 @@ pub fn train(base: &Base, ad: &Adapters, job: &Job) -> Result<History> {
                 .iter()
                 .flat_map(|&i| job.train[i].iter().copied())
                 .collect();
-            let tb = job.teacher_train.batch(&idx);
             let lora = Lora {
                 adapters: ad,
                 grad: true,
                 dropout: Some(&mut rng),
             };
             let logits = base.forward(&toks, idx.len(), Some(lora))?;
-            let loss = distill_loss(
-                &logits,
-                &toks,
-                idx.len(),
-                &job.teacher_train.view(&tb),
-                job.distill,
-            )?;
+            let loss = match job.teacher {
+                Some((t, _)) => {
+                    let tb = t.batch(&idx);
+                    distill_loss(&logits, &toks, idx.len(), &t.view(&tb), job.distill)?
+                }
+                None => cross_entropy(&logits, &toks, idx.len())?,
+            };
             loss_sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             acc.add(&vars, &loss.backward()?)?;
         }
@@ -188,12 +199,7 @@ pub fn train(base: &Base, ad: &Adapters, job: &Job) -> Result<History> {
         bar.set_position(done as u64);
         if done % job.cfg.eval_every == 0 || done == steps {
             let e = evaluate(base, ad, job, done)?;
-            tracing::info!(
-                "step {done}: val KL {:.4}, top-1 {:.3}, top-5 {:.3}",
-                e.kl,
-                e.top1,
-                e.top5
-            );
+            tracing::info!("step {done}: validation {e:?}");
             hist.evals.push(e);
         }
         hist.train_s = train_s0 + t0.elapsed().as_secs_f64();
@@ -220,9 +226,11 @@ fn bar(steps: usize, show: bool) -> indicatif::ProgressBar {
     b
 }
 
-/// Validation KL and agreement with the teacher, one window at a time (no gradients).
+/// Validation cross-entropy and agreement with the teacher, one window at a time (no
+/// gradients).
 pub fn evaluate(base: &Base, ad: &Adapters, job: &Job, step: usize) -> Result<EvalPoint> {
     let mut s = EvalSums::default();
+    let mut ce = 0.0;
     for (i, w) in job.val.iter().enumerate() {
         let lora = Lora {
             adapters: ad,
@@ -230,15 +238,19 @@ pub fn evaluate(base: &Base, ad: &Adapters, job: &Job, step: usize) -> Result<Ev
             dropout: None,
         };
         let logits = base.forward(w, 1, Some(lora))?;
-        let tb = job.teacher_val.batch(&[i]);
-        s.add(&logits, &job.teacher_val.view(&tb))?;
+        ce += cross_entropy(&logits, w, 1)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
+        if let Some((_, t)) = job.teacher {
+            let tb = t.batch(&[i]);
+            s.add(&logits, &t.view(&tb))?;
+        }
     }
     let (kl, top1, top5) = s.means();
     Ok(EvalPoint {
         step,
-        kl,
-        top1,
-        top5,
+        ce: ce / job.val.len().max(1) as f64,
+        teacher: job.teacher.map(|_| Agreement { kl, top1, top5 }),
     })
 }
 

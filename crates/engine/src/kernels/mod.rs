@@ -1,5 +1,5 @@
 //! tradeoff's own CPU kernels for quantized linear layers (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
-//! Q6_K).
+//! Q6_K) and for F16 weights (`f16mat.rs`: read as 2 bytes, widened in registers).
 //!
 //! candle's quantized matmul computes every output element as an independent dot product
 //! (each activation row re-reads the whole weight matrix) and its worker pool spins on a
@@ -9,17 +9,19 @@
 //! for all activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
 
 mod act;
+mod f16mat;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pool;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use f16mat::Half;
 pub use pack::{Kind, Packed};
 
 use crate::Result;
 use act::Acts;
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use std::sync::Arc;
 
@@ -77,6 +79,8 @@ pub fn enabled() -> bool {
 pub enum Weight {
     Candle(QMatMul),
     Packed(Arc<Packed>),
+    /// F16 weights kept as 2 bytes each (candle would widen them to f32 at load).
+    F16(Arc<Half>),
 }
 
 impl Weight {
@@ -85,7 +89,7 @@ impl Weight {
         if let (Device::Cpu, Some(kind), [n, k]) =
             (device, Kind::from_ggml(qt.dtype()), qt.shape().dims())
         {
-            if enabled() && k % kind.block() == 0 {
+            if enabled() && k.is_multiple_of(kind.block()) {
                 let (n, k) = (*n, *k);
                 return Ok(Weight::Packed(Arc::new(Packed::new(
                     kind,
@@ -95,6 +99,11 @@ impl Weight {
                 )?)));
             }
         }
+        if let (Device::Cpu, GgmlDType::F16, [n, k], true) =
+            (device, qt.dtype(), qt.shape().dims(), enabled())
+        {
+            return Ok(Weight::F16(Arc::new(Half::new(*n, *k, &qt.data()?)?)));
+        }
         Ok(Weight::Candle(QMatMul::from_qtensor(qt)?))
     }
 
@@ -102,18 +111,8 @@ impl Weight {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Weight::Candle(q) => Ok(q.forward(x)?),
-            Weight::Packed(p) => {
-                let dims = x.dims().to_vec();
-                let k = *dims.last().unwrap_or(&0);
-                let xs = x.flatten_all()?.to_vec1::<f32>()?;
-                let m = xs.len().checked_div(k).unwrap_or(0);
-                let y = p.matmul(&xs, m)?;
-                let mut out_dims = dims;
-                if let Some(last) = out_dims.last_mut() {
-                    *last = p.n;
-                }
-                Ok(Tensor::from_vec(y, out_dims, x.device())?)
-            }
+            Weight::Packed(p) => rows_through(x, p.n, |xs, m| p.matmul(xs, m)),
+            Weight::F16(h) => rows_through(x, h.n, |xs, m| h.matmul(xs, m)),
         }
     }
 
@@ -121,22 +120,44 @@ impl Weight {
     pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
         match self {
             Weight::Candle(q) => Ok(q.embedding(ids)?),
-            Weight::Packed(p) => {
-                let ids = ids.to_vec1::<u32>()?;
-                if let Some(bad) = ids.iter().find(|&&i| i as usize >= p.n) {
-                    return Err(crate::Error::Request(format!(
-                        "row {bad} of a matrix with {} rows",
-                        p.n
-                    )));
-                }
-                let mut out = vec![0f32; ids.len() * p.k];
-                for (row, &id) in out.chunks_exact_mut(p.k).zip(&ids) {
-                    p.row(id as usize, row);
-                }
-                Ok(Tensor::from_vec(out, (ids.len(), p.k), &Device::Cpu)?)
-            }
+            Weight::Packed(p) => lookup(ids, p.n, p.k, |i, row| p.row(i, row)),
+            Weight::F16(h) => lookup(ids, h.n, h.k, |i, row| h.row(i, row)),
         }
     }
+}
+
+/// `x` flattened to rows of its last dimension, multiplied by `mm`, shaped back with `n`
+/// outputs per row.
+fn rows_through(
+    x: &Tensor,
+    n: usize,
+    mm: impl Fn(&[f32], usize) -> Result<Vec<f32>>,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let k = *dims.last().unwrap_or(&0);
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let m = xs.len().checked_div(k).unwrap_or(0);
+    let y = mm(&xs, m)?;
+    let mut out_dims = dims;
+    if let Some(last) = out_dims.last_mut() {
+        *last = n;
+    }
+    Ok(Tensor::from_vec(y, out_dims, x.device())?)
+}
+
+/// Rows `ids` of an [n, k] matrix, each written by `row`.
+fn lookup(ids: &Tensor, n: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Result<Tensor> {
+    let ids = ids.to_vec1::<u32>()?;
+    if let Some(bad) = ids.iter().find(|&&i| i as usize >= n) {
+        return Err(crate::Error::Request(format!(
+            "row {bad} of a matrix with {n} rows"
+        )));
+    }
+    let mut out = vec![0f32; ids.len() * k];
+    for (r, &id) in out.chunks_exact_mut(k).zip(&ids) {
+        row(id as usize, r);
+    }
+    Ok(Tensor::from_vec(out, (ids.len(), k), &Device::Cpu)?)
 }
 
 /// Output pointer shared by the tasks of one call; each writes its own columns.
