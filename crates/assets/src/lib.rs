@@ -9,7 +9,7 @@ pub mod corpus;
 mod pull;
 
 pub use catalog::{Asset, AssetFile, Kind, Member, CATALOG};
-pub use pull::{pull, sha256_cached, sha256_file, sha256_hex};
+pub use pull::{pull, sha256_cached, sha256_file, sha256_hex, Sha256Writer};
 
 use std::path::{Path, PathBuf};
 

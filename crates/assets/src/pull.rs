@@ -253,6 +253,55 @@ fn verify(path: &Path, file: &AssetFile) -> Result<()> {
     check(path, file, size, &sha)
 }
 
+/// A writer that hashes what passes through it, so a file written once need not be read
+/// back to be hashed.
+pub struct Sha256Writer<W> {
+    inner: W,
+    h: Sha256,
+    written: u64,
+}
+
+impl<W: std::io::Write> Sha256Writer<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            h: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// The inner writer and the hex sha256 of everything written.
+    pub fn finish(self) -> (W, String) {
+        (self.inner, hex::encode(self.h.finalize()))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.h.update(&b[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Only tells the position (writers such as GGUF's ask it for alignment); moving it would
+/// make the hash wrong.
+impl<W> std::io::Seek for Sha256Writer<W> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match pos {
+            std::io::SeekFrom::Current(0) => Ok(self.written),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a hashing writer cannot seek",
+            )),
+        }
+    }
+}
+
 /// Hex sha256 of a file's contents.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).map_err(io_err(path))?;

@@ -362,7 +362,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         );
     }
     let model_path = opts.out_dir.join("model.gguf");
-    tradeoff_engine::gguf::write(&model_path, &metadata, &out)?;
+    let artifact_sha256 = tradeoff_engine::gguf::write(&model_path, &metadata, &out)?;
 
     let mut n_params = 0u64;
     let mut data_bytes = 0u64;
@@ -417,7 +417,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         wall_s: t0.elapsed().as_secs_f64(),
         peak_rss_bytes: tradeoff_record::proc::peak_rss_bytes(),
         artifact: "model.gguf".into(),
-        artifact_sha256: tradeoff_assets::sha256_file(&model_path).map_err(other)?,
+        artifact_sha256,
         size_bytes,
         bits_per_weight: data_bytes as f64 * 8.0 / n_params.max(1) as f64,
         n_params,

@@ -146,6 +146,11 @@ fn q4_k_m_mix_follows_llama_rules_and_loads() {
     assert_eq!(logits_ok(&out.join("model.gguf")), 3);
     let again = Manifest::load(&out).unwrap();
     assert_eq!(again.artifact_sha256, m.artifact_sha256);
+    // Hashed while written: the same as reading the file back.
+    assert_eq!(
+        tradeoff_assets::sha256_file(&out.join("model.gguf")).unwrap(),
+        m.artifact_sha256
+    );
     let g = Gguf::open(&out.join("model.gguf")).unwrap();
     assert!(g.meta_str("tradeoff.recipe").unwrap().contains("q4_k_m"));
     assert_eq!(g.meta_u64("general.file_type"), Some(15));

@@ -143,11 +143,12 @@ pub fn tensor_bytes(dtype: GgmlDType, elems: usize) -> Option<usize> {
 
 /// Writes a GGUF file deterministically: metadata sorted by key, tensors in the given order.
 /// Goes through a temporary file so a crash never leaves a half-written model behind.
+/// Returns the file's sha256 (hex).
 pub fn write(
     path: &Path,
     metadata: &[(String, Value)],
     tensors: &[(String, QTensor)],
-) -> Result<()> {
+) -> Result<String> {
     let mut md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     md.sort_by(|a, b| a.0.cmp(b.0));
     let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -157,13 +158,16 @@ pub fn write(
         source: e,
     };
     let f = File::create(&tmp).map_err(io)?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
+    // Hashed on the way out: re-reading a multi-GB artifact to hash it cost as much again.
+    let mut w = tradeoff_assets::Sha256Writer::new(BufWriter::with_capacity(1 << 20, f));
     gguf_file::write(&mut w, &md, &ts).map_err(|e| Error::model(&tmp, e.to_string()))?;
     w.flush().map_err(io)?;
-    w.get_mut().sync_all().map_err(io)?;
+    let (w, sha) = w.finish();
+    w.get_ref().sync_all().map_err(io)?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
-    })
+    })?;
+    Ok(sha)
 }
