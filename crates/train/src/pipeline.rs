@@ -125,6 +125,9 @@ struct Spec<'a> {
     student: PathBuf,
     student_dir: PathBuf,
     student_manifest: Option<tradeoff_compress::Manifest>,
+    /// Keep the student's zeros zero (a pruned variant's sparsity); quantized weights have
+    /// exact zeros too, which must stay trainable.
+    masks: bool,
     adapter_base: &'a str,
     recipe: &'a HealRecipe,
     out_dir: &'a Path,
@@ -176,6 +179,7 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
             val: wins.val,
         })
     };
+    let manifest = tradeoff_compress::Manifest::load(o.variant).ok();
     run(&Spec {
         kind: "heal",
         teacher: Some(Teacher {
@@ -184,7 +188,12 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
         }),
         student: o.variant.join("model.gguf"),
         student_dir: o.variant.to_path_buf(),
-        student_manifest: tradeoff_compress::Manifest::load(o.variant).ok(),
+        // Pruned variants say so in their manifest; without one, linears with many zeros are
+        // taken as pruned.
+        masks: manifest
+            .as_ref()
+            .is_none_or(|m| m.nonzero_fraction.is_some()),
+        student_manifest: manifest,
         adapter_base: o.teacher,
         recipe: r,
         out_dir: o.out_dir,
@@ -210,6 +219,7 @@ pub fn distill(o: &DistillOptions) -> Result<HealManifest> {
         student_dir: student.parent().unwrap_or(Path::new(".")).to_path_buf(),
         student,
         student_manifest: None,
+        masks: false,
         adapter_base: o.student,
         recipe: o.recipe,
         out_dir: o.out_dir,
@@ -234,6 +244,7 @@ pub fn sft(o: &SftOptions) -> Result<HealManifest> {
         student_dir: student.parent().unwrap_or(Path::new(".")).to_path_buf(),
         student,
         student_manifest: None,
+        masks: false,
         adapter_base: o.model,
         recipe: o.recipe,
         out_dir: o.out_dir,
@@ -333,9 +344,10 @@ fn run(s: &Spec) -> Result<HealManifest> {
         });
     let key = tradeoff_assets::sha256_hex(
         format!(
-            "{VERSION}|{}|{}|{teacher_id}|{student_sha}|{}|{}",
+            "{VERSION}|{}|{}|{teacher_id}|{student_sha}|{}|{}|{}",
             s.kind,
             r.to_toml(),
+            s.masks,
             prep.record.sha256,
             s.seed
         )
@@ -358,7 +370,7 @@ fn run(s: &Spec) -> Result<HealManifest> {
         None => (None, None),
     };
 
-    let base = Base::load(&s.student, DType::F32, true)?;
+    let base = Base::load(&s.student, DType::F32, s.masks)?;
     if teacher_vocab.is_some_and(|v| v != base.cfg.vocab_size) {
         return Err(other(format!(
             "{}: its vocabulary differs from the teacher's; teacher and student must share a tokenizer",
