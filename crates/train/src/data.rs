@@ -23,7 +23,9 @@ pub struct DataRecord {
     pub train_windows: usize,
     pub val_windows: usize,
     pub seq: usize,
-    /// Ids of the documents trained on (distill: the MBPP task ids the teacher answered).
+    /// Ids of the documents the windows were cut from (distill: the MBPP task ids whose
+    /// answers passed; sft: every training problem). A budget smaller than the text trains on
+    /// a shuffled subset of the windows, so this is what the variant may have seen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<String>,
 }
