@@ -16,15 +16,17 @@ pub enum TrainCmd {
     /// Heal a compressed variant: the original model as teacher, LoRA on the variant (KL to
     /// the teacher's top-k log-probs), merged and requantized to the variant's types.
     Heal(HealArgs),
-    /// Distill a larger model into a smaller one with the same tokenizer (e.g.
-    /// qwen2.5-coder-1.5b into qwen2.5-coder-0.5b): the teacher answers MBPP's training
+    /// Distill a larger model into a smaller one with the same tokenizer (LoRA, KL + CE)
+    ///
+    /// E.g. qwen2.5-coder-1.5b into qwen2.5-coder-0.5b: the teacher answers MBPP's training
     /// problems (task ids 511-974; the evaluated test split 11-510 is never seen), the answers
     /// that pass their tests plus stdlib text are the data, LoRA on the student learns the
     /// teacher's top-k log-probs; merged and requantized to the student's types.
     Distill(DistillArgs),
-    /// Fine-tune a model on MBPP's training problems (task ids 511-974) with their reference
-    /// solutions, plus stdlib text: cross-entropy, no teacher; LoRA merged and requantized to
-    /// the model's types.
+    /// Fine-tune a model on reference answers (LoRA, cross-entropy, no teacher)
+    ///
+    /// The data: MBPP's training problems (task ids 511-974) with their reference solutions,
+    /// plus stdlib text; LoRA merged and requantized to the model's types.
     Sft(SftArgs),
 }
 
