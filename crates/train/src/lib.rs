@@ -20,5 +20,5 @@ pub mod trainer;
 pub use error::{Error, Result};
 pub use forward::{Base, Lora};
 pub use lora::{Adapters, LoraConfig, Target};
-pub use pipeline::{distill, heal, sft, DistillOptions, HealManifest, HealOptions, SftOptions};
+pub use pipeline::{distill, heal, sft, DocsOptions, HealManifest, HealOptions};
 pub use recipe::HealRecipe;

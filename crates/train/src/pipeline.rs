@@ -32,26 +32,13 @@ pub struct HealOptions<'a> {
     pub progress: bool,
 }
 
-pub struct DistillOptions<'a> {
-    /// The larger model: catalog name or GGUF path. It runs forward only, as stored.
-    pub teacher: &'a str,
+/// What `distill` and `sft` train on: a whole model (not a compressed variant) and documents.
+pub struct DocsOptions<'a> {
     /// The model trained: catalog name or GGUF path (its types are kept when merging).
     pub student: &'a str,
-    /// The teacher's answers as training documents (see [`data::distill_docs_check`]).
+    /// Prompts with their answers (see [`data::check_docs`]).
     pub docs: &'a [Doc],
     /// Where the documents came from, for the manifest.
-    pub docs_source: &'a str,
-    pub recipe: &'a HealRecipe,
-    pub out_dir: &'a Path,
-    pub seed: u64,
-    pub progress: bool,
-}
-
-pub struct SftOptions<'a> {
-    /// The model trained: catalog name or GGUF path (its types are kept when merging).
-    pub model: &'a str,
-    /// Prompts with reference answers (see [`data::check_docs`]).
-    pub docs: &'a [Doc],
     pub docs_source: &'a str,
     pub recipe: &'a HealRecipe,
     pub out_dir: &'a Path,
@@ -207,45 +194,37 @@ pub fn heal(o: &HealOptions) -> Result<HealManifest> {
 /// code so the student keeps what it knew.
 const DOCS_PER_STDLIB: usize = 3;
 
-pub fn distill(o: &DistillOptions) -> Result<HealManifest> {
-    let data = docs_data(o.docs, o.docs_source, o.recipe, o.seed)?;
-    let student = gguf_path(o.student, "student")?;
-    run(&Spec {
-        kind: "distill",
-        teacher: Some(Teacher {
-            spec: o.teacher,
-            dequantize: false,
-        }),
-        student_dir: student.parent().unwrap_or(Path::new(".")).to_path_buf(),
-        student,
-        student_manifest: None,
-        masks: false,
-        adapter_base: o.student,
-        recipe: o.recipe,
-        out_dir: o.out_dir,
-        seed: o.seed,
-        progress: o.progress,
-        data: &data,
-    })
+/// `teacher` (catalog name or GGUF path) runs forward only, as stored.
+pub fn distill(teacher: &str, o: &DocsOptions) -> Result<HealManifest> {
+    let teacher = Teacher {
+        spec: teacher,
+        dequantize: false,
+    };
+    on_docs("distill", Some(teacher), o)
 }
 
-pub fn sft(o: &SftOptions) -> Result<HealManifest> {
+pub fn sft(o: &DocsOptions) -> Result<HealManifest> {
     if o.recipe.distill.alpha > 0.0 {
         return Err(other(format!(
             "recipe {}: sft has no teacher; set `distill.alpha = 0` (cross-entropy only)",
             o.recipe.name
         )));
     }
+    on_docs("sft", None, o)
+}
+
+/// Trains a whole model on documents: nothing is masked (its zeros are rounding).
+fn on_docs(kind: &'static str, teacher: Option<Teacher>, o: &DocsOptions) -> Result<HealManifest> {
     let data = docs_data(o.docs, o.docs_source, o.recipe, o.seed)?;
-    let student = gguf_path(o.model, "model")?;
+    let student = gguf_path(o.student, "student")?;
     run(&Spec {
-        kind: "sft",
-        teacher: None,
+        kind,
+        teacher,
         student_dir: student.parent().unwrap_or(Path::new(".")).to_path_buf(),
         student,
         student_manifest: None,
         masks: false,
-        adapter_base: o.model,
+        adapter_base: o.student,
         recipe: o.recipe,
         out_dir: o.out_dir,
         seed: o.seed,

@@ -6,7 +6,7 @@ use candle_core::quantized::GgmlDType;
 use tradeoff_engine::testing::{write_tiny_gguf, TinySpec};
 use tradeoff_engine::Arch;
 use tradeoff_train::data::Doc;
-use tradeoff_train::{distill, DistillOptions, Error, HealRecipe};
+use tradeoff_train::{distill, DocsOptions, Error, HealRecipe};
 
 const RECIPE: &str = r#"
 name = "distill-tiny"
@@ -51,8 +51,8 @@ fn a_small_student_gets_closer_to_a_larger_teacher_on_answer_documents() {
     let recipe = HealRecipe::from_toml(RECIPE, "test").unwrap();
     let d = docs(&(600..640).collect::<Vec<_>>());
     let out = dir.path().join("out");
-    let opts = |docs| DistillOptions {
-        teacher: teacher.to_str().unwrap(),
+    let teacher = teacher.to_str().unwrap();
+    let opts = |docs| DocsOptions {
         student: student.to_str().unwrap(),
         docs,
         docs_source: "test answers",
@@ -61,7 +61,7 @@ fn a_small_student_gets_closer_to_a_larger_teacher_on_answer_documents() {
         seed: 0,
         progress: false,
     };
-    let m = distill(&opts(&d)).unwrap();
+    let m = distill(teacher, &opts(&d)).unwrap();
     assert_eq!(
         m.trainer_version,
         format!("{}.distill", tradeoff_train::recipe::VERSION)
@@ -89,7 +89,7 @@ fn a_small_student_gets_closer_to_a_larger_teacher_on_answer_documents() {
 
     let mut leaked = d.clone();
     leaked.extend(docs(&[100]));
-    let e = distill(&opts(&leaked)).unwrap_err();
+    let e = distill(teacher, &opts(&leaked)).unwrap_err();
     assert!(matches!(e, Error::Contaminated(_)), "{e}");
 }
 
@@ -110,8 +110,8 @@ fn sft_lowers_the_answers_cross_entropy_without_a_teacher() {
         .unwrap()
     };
     let run = |recipe: &HealRecipe| {
-        tradeoff_train::sft(&tradeoff_train::SftOptions {
-            model: model.to_str().unwrap(),
+        tradeoff_train::sft(&DocsOptions {
+            student: model.to_str().unwrap(),
             docs: &d,
             docs_source: "reference answers",
             recipe,

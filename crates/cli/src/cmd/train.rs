@@ -9,7 +9,7 @@ use tradeoff_eval::{
     bench, BenchResult, Benchmark, EvalOptions, Evaluator, LoadOptions, Prompt, Style,
 };
 use tradeoff_train::data::Doc;
-use tradeoff_train::{DistillOptions, HealManifest, HealOptions, HealRecipe, SftOptions};
+use tradeoff_train::{DocsOptions, HealManifest, HealOptions, HealRecipe};
 
 #[derive(Subcommand)]
 pub enum TrainCmd {
@@ -102,6 +102,24 @@ impl Common {
         }
         Ok(recipe)
     }
+
+    fn docs<'a>(
+        &'a self,
+        student: &'a str,
+        docs: &'a [Doc],
+        source: &'a str,
+        recipe: &'a HealRecipe,
+    ) -> DocsOptions<'a> {
+        DocsOptions {
+            student,
+            docs,
+            docs_source: source,
+            recipe,
+            out_dir: &self.out,
+            seed: self.seed,
+            progress: true,
+        }
+    }
 }
 
 pub fn run(c: TrainCmd, batch: Option<usize>, allow_weak: bool) -> Result<()> {
@@ -121,16 +139,8 @@ pub fn run(c: TrainCmd, batch: Option<usize>, allow_weak: bool) -> Result<()> {
         TrainCmd::Distill(a) => {
             let recipe = a.common.recipe(&a.recipe)?;
             let (docs, source) = teacher_docs(&a, batch, allow_weak)?;
-            let m = tradeoff_train::distill(&DistillOptions {
-                teacher: &a.teacher,
-                student: &a.student,
-                docs: &docs,
-                docs_source: &source,
-                recipe: &recipe,
-                out_dir: &a.common.out,
-                seed: a.common.seed,
-                progress: true,
-            })?;
+            let o = a.common.docs(&a.student, &docs, &source, &recipe);
+            let m = tradeoff_train::distill(&a.teacher, &o)?;
             (m, recipe, a.common.out)
         }
         TrainCmd::Sft(a) => {
@@ -142,15 +152,7 @@ pub fn run(c: TrainCmd, batch: Option<usize>, allow_weak: bool) -> Result<()> {
                 "MBPP task ids 511-974 with their reference solutions ({} of {n} problems)",
                 docs.len()
             );
-            let m = tradeoff_train::sft(&SftOptions {
-                model: &a.model,
-                docs: &docs,
-                docs_source: &source,
-                recipe: &recipe,
-                out_dir: &a.common.out,
-                seed: a.common.seed,
-                progress: true,
-            })?;
+            let m = tradeoff_train::sft(&a.common.docs(&a.model, &docs, &source, &recipe))?;
             (m, recipe, a.common.out)
         }
     };
