@@ -53,15 +53,7 @@ impl Half {
 
     /// `y = x Wᵀ` for `m` rows of `x` ([m, k] row-major), [m, n] row-major.
     pub fn matmul(&self, x: &[f32], m: usize) -> crate::Result<Vec<f32>> {
-        if x.len() != m * self.k {
-            return Err(crate::Error::Request(format!(
-                "matmul of {} values by a [{}, {}] matrix",
-                x.len(),
-                self.n,
-                self.k
-            )));
-        }
-        let mut y = vec![0f32; m * self.n];
+        let mut y = super::output(x, m, self.n, self.k)?;
         if m == 0 {
             return Ok(y);
         }
@@ -130,51 +122,30 @@ impl Half {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c,avx512f")]
     unsafe fn rows_512(&self, x: &[f32], m: usize, r0: usize, r1: usize, y: *mut f32, ldy: usize) {
-        use std::arch::x86_64::*;
-        let k = self.k;
-        let body = k - k % 16;
-        let w = self.data.as_ptr() as *const u16;
-        let mut j = r0;
-        while j < r1 {
-            let nr = (r1 - j).min(NR);
-            let mut i = 0;
-            while i < m {
-                let mr = (m - i).min(MR);
-                let mut acc = [[_mm512_setzero_ps(); MR]; NR];
-                let mut kk = 0;
-                while kk < body {
-                    let mut wv = [_mm512_setzero_ps(); NR];
-                    for r in 0..nr {
-                        let p = w.add((j + r) * k + kk) as *const __m256i;
-                        wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256(p));
-                    }
-                    for t in 0..mr {
-                        let xv = _mm512_loadu_ps(x.as_ptr().add((i + t) * k + kk));
-                        for r in 0..nr {
-                            acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
-                        }
-                    }
-                    kk += 16;
-                }
-                for r in 0..nr {
-                    for t in 0..mr {
-                        let mut s = _mm512_reduce_add_ps(acc[r][t]);
-                        s += self.tail(j + r, &x[(i + t) * k..(i + t + 1) * k], body);
-                        *y.add((i + t) * ldy + j + r - r0) = s;
-                    }
-                }
-                i += mr;
-            }
-            j += nr;
-        }
+        self.rows_simd::<simd::Z16>(x, m, r0, r1, y, ldy)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn rows_256(&self, x: &[f32], m: usize, r0: usize, r1: usize, y: *mut f32, ldy: usize) {
-        use std::arch::x86_64::*;
+        self.rows_simd::<simd::Y8>(x, m, r0, r1, y, ldy)
+    }
+
+    /// The tiled loop for vectors of `V::LANES` floats; inlined into each width's
+    /// `target_feature` function so the intrinsics compile with those features.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn rows_simd<V: simd::Vector>(
+        &self,
+        x: &[f32],
+        m: usize,
+        r0: usize,
+        r1: usize,
+        y: *mut f32,
+        ldy: usize,
+    ) {
         let k = self.k;
-        let body = k - k % 8;
+        let body = k - k % V::LANES;
         let w = self.data.as_ptr() as *const u16;
         let mut j = r0;
         while j < r1 {
@@ -182,27 +153,24 @@ impl Half {
             let mut i = 0;
             while i < m {
                 let mr = (m - i).min(MR);
-                let mut acc = [[_mm256_setzero_ps(); MR]; NR];
+                let mut acc = [[V::zero(); MR]; NR];
                 let mut kk = 0;
                 while kk < body {
-                    let mut wv = [_mm256_setzero_ps(); NR];
+                    let mut wv = [V::zero(); NR];
                     for r in 0..nr {
-                        let p = w.add((j + r) * k + kk) as *const __m128i;
-                        wv[r] = _mm256_cvtph_ps(_mm_loadu_si128(p));
+                        wv[r] = V::widen(w.add((j + r) * k + kk));
                     }
                     for t in 0..mr {
-                        let xv = _mm256_loadu_ps(x.as_ptr().add((i + t) * k + kk));
+                        let xv = V::load(x.as_ptr().add((i + t) * k + kk));
                         for r in 0..nr {
-                            acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+                            acc[r][t] = V::fmadd(wv[r], xv, acc[r][t]);
                         }
                     }
-                    kk += 8;
+                    kk += V::LANES;
                 }
                 for r in 0..nr {
                     for t in 0..mr {
-                        let mut lanes = [0f32; 8];
-                        _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][t]);
-                        let mut s: f32 = lanes.iter().sum();
+                        let mut s = V::sum(acc[r][t]);
                         s += self.tail(j + r, &x[(i + t) * k..(i + t + 1) * k], body);
                         *y.add((i + t) * ldy + j + r - r0) = s;
                     }
@@ -217,6 +185,82 @@ impl Half {
     fn tail(&self, row: usize, x: &[f32], from: usize) -> f32 {
         let w = &self.data[row * self.k + from..(row + 1) * self.k];
         w.iter().zip(&x[from..]).map(|(a, b)| a.to_f32() * b).sum()
+    }
+}
+
+/// The two vector widths the tiled loop runs at.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// Callers run inside functions enabling the instructions each method uses.
+    pub(super) trait Vector: Copy {
+        const LANES: usize;
+        unsafe fn zero() -> Self;
+        /// `LANES` f16 at `p`, widened to f32.
+        unsafe fn widen(p: *const u16) -> Self;
+        unsafe fn load(p: *const f32) -> Self;
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+        unsafe fn sum(v: Self) -> f32;
+    }
+
+    /// AVX512F: 16 lanes.
+    #[derive(Clone, Copy)]
+    pub(super) struct Z16(__m512);
+
+    /// AVX2 + F16C: 8 lanes.
+    #[derive(Clone, Copy)]
+    pub(super) struct Y8(__m256);
+
+    impl Vector for Z16 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Z16(_mm512_setzero_ps())
+        }
+        #[inline(always)]
+        unsafe fn widen(p: *const u16) -> Self {
+            Z16(_mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Z16(_mm512_loadu_ps(p))
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            Z16(_mm512_fmadd_ps(a.0, b.0, c.0))
+        }
+        #[inline(always)]
+        unsafe fn sum(v: Self) -> f32 {
+            _mm512_reduce_add_ps(v.0)
+        }
+    }
+
+    impl Vector for Y8 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Y8(_mm256_setzero_ps())
+        }
+        #[inline(always)]
+        unsafe fn widen(p: *const u16) -> Self {
+            Y8(_mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)))
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Y8(_mm256_loadu_ps(p))
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            Y8(_mm256_fmadd_ps(a.0, b.0, c.0))
+        }
+        #[inline(always)]
+        unsafe fn sum(v: Self) -> f32 {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), v.0);
+            lanes.iter().sum()
+        }
     }
 }
 

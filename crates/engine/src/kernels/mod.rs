@@ -178,6 +178,17 @@ impl OutPtr {
     }
 }
 
+/// The zeroed [m, n] result of `m` rows of `x` times an [n, k] matrix, or why `x` does not fit.
+fn output(x: &[f32], m: usize, n: usize, k: usize) -> Result<Vec<f32>> {
+    if x.len() != m * k {
+        return Err(crate::Error::Request(format!(
+            "matmul of {} values by a [{n}, {k}] matrix",
+            x.len()
+        )));
+    }
+    Ok(vec![0f32; m * n])
+}
+
 /// Below this many multiply-adds a call runs on one thread: waking the pool costs more.
 #[cfg(target_arch = "x86_64")]
 const PAR_MIN_MACS: usize = 1 << 18;
@@ -185,15 +196,7 @@ const PAR_MIN_MACS: usize = 1 << 18;
 impl Packed {
     /// `y = x Wᵀ` for `m` rows of `x` ([m, k] row-major), [m, n] row-major.
     pub fn matmul(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
-        if x.len() != m * self.k {
-            return Err(crate::Error::Request(format!(
-                "matmul of {} values by a [{}, {}] matrix",
-                x.len(),
-                self.n,
-                self.k
-            )));
-        }
-        let mut y = vec![0f32; m * self.n];
+        let mut y = output(x, m, self.n, self.k)?;
         if m == 0 {
             return Ok(y);
         }
