@@ -3,7 +3,7 @@
 //! different lengths, each with its own KV cache, run through the weights in one pass.
 
 use crate::config::{Arch, Config};
-use crate::kernels::Weight;
+use crate::kernels::{self, Weight};
 use crate::weights::Source;
 use crate::Result;
 use candle_core::{Device, Tensor, D};
@@ -300,7 +300,7 @@ impl Model {
         KvCache::new(self.layers.len())
     }
 
-    fn kv_dim(&self) -> usize {
+    pub(crate) fn kv_dim(&self) -> usize {
         self.cfg.n_kv_head * self.cfg.head_dim
     }
 
@@ -496,50 +496,26 @@ fn attend(
 ) {
     let group = nh / nkv;
     let kv_dim = nkv * hd;
-    let mut scores = vec![0f32; len];
-    for h in 0..nh {
-        let kvh = h / group;
-        let qh = &q[h * hd..(h + 1) * hd];
-        let mut max = f32::NEG_INFINITY;
-        for (j, s) in scores.iter_mut().enumerate() {
-            let kj = &k[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-            *s = dot(qh, kj) * scale;
-            max = max.max(*s);
-        }
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let o = &mut out[h * hd..(h + 1) * hd];
-        o.fill(0.0);
-        for (j, &p) in scores.iter().enumerate() {
-            let vj = &v[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-            let w = p / sum;
-            for (oi, vi) in o.iter_mut().zip(vj) {
-                *oi += w * vi;
+    // Softmax weights of the group of query heads that share one key-value head.
+    let mut w = vec![0f32; group * len];
+    for kvh in 0..nkv {
+        for (i, wh) in w.chunks_exact_mut(len).enumerate() {
+            let h = kvh * group + i;
+            let qh = &q[h * hd..(h + 1) * hd];
+            kernels::attn::scores(qh, &k[kvh * hd..], kv_dim, scale, wh);
+            let max = wh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f32;
+            for s in wh.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for s in wh.iter_mut() {
+                *s /= sum;
             }
         }
+        let o = &mut out[kvh * group * hd..(kvh + 1) * group * hd];
+        kernels::attn::weighted_sums(&w, &v[kvh * hd..], kv_dim, o, hd);
     }
-}
-
-/// Dot product with independent lanes so the compiler keeps it in SIMD registers.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 16;
-    let mut acc = [0f32; L];
-    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for i in 0..L {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
 }
 
 /// Log-softmax over the last dimension, in f32.

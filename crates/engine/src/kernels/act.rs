@@ -30,7 +30,8 @@ impl ActKind {
     }
 }
 
-/// `m` rows of `k` quantized activations, row-major, with per-block scales and sums.
+/// `m` rows of `k` quantized activations, row-major, with per-block scales and sums (then
+/// zero rows up to a multiple of 16).
 pub(crate) struct Acts {
     pub(crate) k: usize,
     pub(crate) qs: Vec<i8>,
@@ -56,9 +57,12 @@ impl Acts {
         a
     }
 
+    /// Room for `len / k` rows, and zero rows up to a multiple of 16 after them: AMX tiles
+    /// read 16 rows at a time.
     pub(super) fn zeroed(kind: ActKind, len: usize, k: usize) -> Acts {
         debug_assert_eq!(len % k, 0);
         debug_assert_eq!(k % kind.block(), 0);
+        let len = (len / k).next_multiple_of(16) * k;
         Acts {
             k,
             qs: vec![0; len],

@@ -93,7 +93,9 @@ impl Half {
     #[cfg(target_arch = "x86_64")]
     unsafe fn rows(&self, x: &[f32], m: usize, r0: usize, r1: usize, y: *mut f32, ldy: usize) {
         match super::isa() {
-            Some(super::x86::Isa::Vnni) => self.rows_512(x, m, r0, r1, y, ldy),
+            Some(super::x86::Isa::Vnni | super::x86::Isa::Amx) => {
+                self.rows_512(x, m, r0, r1, y, ldy)
+            }
             Some(super::x86::Isa::Avx2) => self.rows_256(x, m, r0, r1, y, ldy),
             None => self.rows_scalar(x, m, r0, r1, y, ldy),
         }

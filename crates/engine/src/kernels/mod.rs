@@ -6,9 +6,13 @@
 //! barrier. Here weights are repacked once at load (`pack.rs`), activations are quantized
 //! once per call as llama.cpp does (`act.rs`), and output row groups are split across
 //! threads (`pool.rs`); each group's weights are read once per call and reused, from cache,
-//! for all activation rows (`x86.rs`). CPUs without AVX2/FMA/F16C keep candle's kernels.
+//! for all activation rows (`x86.rs`; with Intel AMX, 16 rows at a time in tiles: `amx.rs`).
+//! CPUs without AVX2/FMA/F16C keep candle's kernels.
 
 mod act;
+#[cfg(target_arch = "x86_64")]
+mod amx;
+pub mod attn;
 mod f16mat;
 mod pack;
 #[cfg(target_arch = "x86_64")]
@@ -30,7 +34,8 @@ fn isa() -> Option<x86::Isa> {
     use std::sync::OnceLock;
     static ISA: OnceLock<Option<x86::Isa>> = OnceLock::new();
     *ISA.get_or_init(|| {
-        // For comparisons with candle's kernels: TRADEOFF_KERNELS=candle turns these off.
+        // For comparisons with candle's kernels: TRADEOFF_KERNELS=candle turns these off
+        // (and TRADEOFF_KERNELS=vnni the AMX tiles only).
         if std::env::var("TRADEOFF_KERNELS").is_ok_and(|v| v == "candle") {
             return None;
         }
@@ -38,11 +43,18 @@ fn isa() -> Option<x86::Isa> {
     })
 }
 
+/// Whether the AVX512 paths run here (attention scores; F16 and quantized matmuls).
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    matches!(isa(), Some(x86::Isa::Vnni | x86::Isa::Amx))
+}
+
 /// Which matrix kernels run quantized weights here, for result records.
 pub fn describe() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = isa() {
         return match isa {
+            x86::Isa::Amx => "tradeoff kernels (AMX + AVX512-VNNI), candle for other types",
             x86::Isa::Vnni => "tradeoff kernels (AVX512-VNNI), candle for other types",
             x86::Isa::Avx2 => "tradeoff kernels (AVX2), candle for other types",
         };
@@ -53,12 +65,13 @@ pub fn describe() -> &'static str {
 /// The matrix-kernel path selected on this CPU, as a short stable name for cache keys:
 /// "avx512-vnni" or "avx2" (tradeoff's kernels, candle for the types they do not cover), or
 /// "candle" (candle's kernels only: another CPU or architecture, or `TRADEOFF_KERNELS=candle`).
-/// A new path gets a new name, so results computed with another path are not reused.
+/// A new path gets a new name, so results computed with another path are not reused. AMX
+/// shares VNNI's name: its results are the same bit for bit (tested).
 pub fn id() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = isa() {
         return match isa {
-            x86::Isa::Vnni => "avx512-vnni",
+            x86::Isa::Vnni | x86::Isa::Amx => "avx512-vnni",
             x86::Isa::Avx2 => "avx2",
         };
     }
@@ -223,7 +236,7 @@ impl Packed {
             let job = x86::Job {
                 w: self,
                 a,
-                m,
+                rows: 0..m,
                 groups: g0..g1,
                 out: out.at(g0 * ROWS),
                 ldo: self.n,
@@ -363,49 +376,102 @@ mod tests {
         }
     }
 
+    /// The instruction sets this CPU runs: AVX2 (the engine's x86 build requires it), then
+    /// VNNI and AMX where detected.
+    fn isas() -> Vec<x86::Isa> {
+        let mut isas = vec![x86::Isa::Avx2];
+        match x86::Isa::detect() {
+            Some(x86::Isa::Vnni) => isas.push(x86::Isa::Vnni),
+            Some(x86::Isa::Amx) => isas.extend([x86::Isa::Vnni, x86::Isa::Amx]),
+            _ => {}
+        }
+        isas
+    }
+
+    /// candle 0.11 runs Q4_K products of 32+ rows on AMX tiles that it configures once per
+    /// thread; ours must leave that configuration as they found it (else: SIGILL).
+    #[test]
+    fn amx_tiles_and_candles_share_a_thread() {
+        let (n, k, m) = (32, 512, 32);
+        let (qt, p, _) = weights(GgmlDType::Q4K, n, k);
+        let qmm = QMatMul::from_qtensor(qt).unwrap();
+        let x = randn(m * k, 3);
+        let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+        let a = Acts::quantize(p.kind.act(), &x, k);
+        let mut ours = vec![0f32; m * n];
+        for _ in 0..3 {
+            let theirs = qmm.forward(&xt).unwrap();
+            for isa in isas() {
+                let job = x86::Job {
+                    w: &p,
+                    a: &a,
+                    rows: 0..m,
+                    groups: 0..n / ROWS,
+                    out: ours.as_mut_ptr(),
+                    ldo: n,
+                };
+                // SAFETY: `isas` lists what this CPU has; `ours` holds m × n values.
+                unsafe { x86::run(isa, &job) };
+            }
+            let theirs: Vec<f32> = theirs.flatten_all().unwrap().to_vec1().unwrap();
+            assert!(max_rel(&ours, &theirs) < 2e-3);
+        }
+    }
+
     #[test]
     fn kernels_match_quantized_reference_and_candle() {
         for t in TYPES {
-            for (n, k) in [(8, 256), (37, 768), (3, 512)] {
+            // (21, 96): an odd number of blocks and of row groups, for the AMX block pairs.
+            for (n, k) in [(8, 256), (37, 768), (3, 512), (21, 96)] {
+                if k % Kind::from_ggml(t).unwrap().block() != 0 {
+                    continue;
+                }
                 let (qt, p, deq) = weights(t, n, k);
                 let qmm = QMatMul::from_qtensor(qt).unwrap();
-                for m in [1, 3, 17, 64] {
+                for m in [1, 3, 12, 16, 17, 27, 33, 64] {
                     let x = randn(m * k, (m * 7 + n) as u64);
                     let want = reference(&p, &deq, &x, m);
                     let a = Acts::quantize(p.kind.act(), &x, k);
-                    let mut isas = vec![x86::Isa::Avx2];
-                    if x86::Isa::detect() == Some(x86::Isa::Vnni) {
-                        isas.push(x86::Isa::Vnni);
-                    }
-                    for isa in isas {
+                    let mut first: Option<Vec<f32>> = None;
+                    for isa in isas() {
                         let mut y = vec![f32::NAN; m * n];
                         let job = x86::Job {
                             w: &p,
                             a: &a,
-                            m,
+                            rows: 0..m,
                             groups: 0..n.div_ceil(ROWS),
                             out: y.as_mut_ptr(),
                             ldo: n,
                         };
-                        // SAFETY: the test machine has AVX2 (the engine's build requires it);
-                        // VNNI only where detected; y holds m × n values.
+                        // SAFETY: `isas` lists what this CPU has; y holds m × n values.
                         unsafe { x86::run(isa, &job) };
                         let err = max_rel(&y, &want);
                         assert!(err < 2e-6, "{t:?} {isa:?} m={m} n={n} k={k}: {err}");
+                        // Every path gives the same bits (results are cached under one id).
+                        match &first {
+                            None => first = Some(y),
+                            Some(f) => assert!(
+                                f.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
+                                "{t:?} {isa:?} m={m} n={n} k={k} differs from AVX2"
+                            ),
+                        }
                     }
                     // Through the public path (threads split the row groups).
                     let y = p.matmul(&x, m).unwrap();
                     assert!(max_rel(&y, &want) < 2e-6, "{t:?} matmul m={m} n={n} k={k}");
-                    let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
-                    let c: Vec<f32> = qmm
-                        .forward(&xt)
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1()
-                        .unwrap();
-                    let err = max_rel(&y, &c);
-                    assert!(err < 2e-3, "{t:?} vs candle m={m} n={n} k={k}: {err}");
+                    // candle's Q4_1 kernel wants an even number of blocks.
+                    if (k / 32) % 2 == 0 {
+                        let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+                        let c: Vec<f32> = qmm
+                            .forward(&xt)
+                            .unwrap()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1()
+                            .unwrap();
+                        let err = max_rel(&y, &c);
+                        assert!(err < 2e-3, "{t:?} vs candle m={m} n={n} k={k}: {err}");
+                    }
                     // And against f32 activations: only activation rounding apart.
                     let xf: Vec<f32> = (0..m * n)
                         .map(|ij| {

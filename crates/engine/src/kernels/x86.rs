@@ -25,6 +25,8 @@ const MR: usize = 4;
 pub(crate) enum Isa {
     Avx2,
     Vnni,
+    /// AVX512-VNNI plus AMX tiles for 16 or more rows of the 32-element types (`amx.rs`).
+    Amx,
 }
 
 impl Isa {
@@ -36,19 +38,25 @@ impl Isa {
             return None;
         }
         if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
-            Some(Isa::Vnni)
+            // For comparisons: TRADEOFF_KERNELS=vnni leaves the AMX tiles unused.
+            let no_amx = std::env::var("TRADEOFF_KERNELS").is_ok_and(|v| v == "vnni");
+            Some(if !no_amx && super::amx::available() {
+                Isa::Amx
+            } else {
+                Isa::Vnni
+            })
         } else {
             Some(Isa::Avx2)
         }
     }
 }
 
-/// Output for activation rows `0..m`, row groups `groups`: `out[i * ldo + 8 * (g - g0) + r]`
+/// Output for activation rows `rows`, row groups `groups`: `out[i * ldo + 8 * (g - g0) + r]`
 /// for the rows of the group that exist (`r < n - 8g`).
 pub(crate) struct Job<'a> {
     pub(crate) w: &'a Packed,
     pub(crate) a: &'a Acts,
-    pub(crate) m: usize,
+    pub(crate) rows: std::ops::Range<usize>,
     pub(crate) groups: std::ops::Range<usize>,
     pub(crate) out: *mut f32,
     pub(crate) ldo: usize,
@@ -59,13 +67,14 @@ pub(crate) struct Job<'a> {
 /// described on `Job` and not written by anyone else meanwhile.
 pub(crate) unsafe fn run(isa: Isa, job: &Job<'_>) {
     match isa {
+        Isa::Amx => super::amx::run(job),
         Isa::Vnni => run_vnni(job),
         Isa::Avx2 => run_avx2(job),
     }
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-unsafe fn run_vnni(job: &Job<'_>) {
+pub(super) unsafe fn run_vnni(job: &Job<'_>) {
     run_generic::<true>(job)
 }
 
@@ -83,9 +92,9 @@ unsafe fn run_generic<const VNNI: bool>(job: &Job<'_>) {
         let wg = w.data.as_ptr().add(g * nb * gsz);
         let cols = (w.n - g * ROWS).min(ROWS);
         let col0 = (g - job.groups.start) * ROWS;
-        let mut i = 0;
-        while i < job.m {
-            let mr = (job.m - i).min(MR);
+        let mut i = job.rows.start;
+        while i < job.rows.end {
+            let mr = (job.rows.end - i).min(MR);
             let mut acc = [_mm256_setzero_ps(); MR];
             match mr {
                 4 => tile::<4, VNNI>(w.kind, wg, nb, job.a, i, &mut acc),
@@ -145,18 +154,18 @@ unsafe fn bcast(p: *const i8) -> __m256i {
 }
 
 #[inline(always)]
-unsafe fn load(p: *const u8) -> __m256i {
+pub(super) unsafe fn load(p: *const u8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
 }
 
 #[inline(always)]
-unsafe fn f16x8(p: *const u8) -> __m256 {
+pub(super) unsafe fn f16x8(p: *const u8) -> __m256 {
     _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
 }
 
 /// The 8 code vectors of a nibble chunk: `[lo g0..g3, hi g0..g3]`.
 #[inline(always)]
-unsafe fn nibbles(p: *const u8) -> [__m256i; 8] {
+pub(super) unsafe fn nibbles(p: *const u8) -> [__m256i; 8] {
     let m4 = _mm256_set1_epi8(15);
     let mut v = [_mm256_setzero_si256(); 8];
     for g in 0..4 {
@@ -217,7 +226,7 @@ unsafe fn widen16(x: __m256i) -> __m256i {
 /// A 32-bit value whose low 16 bits hold `x` (which must fit i16) and high 16 bits zero:
 /// `vpmaddwd` with zero-extended bytes then multiplies them by `x`.
 #[inline(always)]
-fn low16(x: i32) -> i32 {
+pub(super) fn low16(x: i32) -> i32 {
     x as i16 as u16 as i32
 }
 
@@ -304,6 +313,18 @@ unsafe fn bit4(h: __m256i, b: usize) -> __m256i {
     _mm256_and_si256(x, _mm256_set1_epi8(0x10))
 }
 
+/// The 8 code vectors of a packed Q5_0 block at `p` (q + 16), in `nibbles`' order.
+#[inline(always)]
+pub(super) unsafe fn q5_0_codes(p: *const u8) -> [__m256i; 8] {
+    let mut v = nibbles(p.add(16));
+    let h = load(p.add(144));
+    for g in 0..4 {
+        v[g] = _mm256_or_si256(v[g], bit4(h, g));
+        v[4 + g] = _mm256_or_si256(v[4 + g], bit4(h, 4 + g));
+    }
+    v
+}
+
 #[inline(always)]
 unsafe fn q5_0<const M: usize, const VNNI: bool>(
     w: *const u8,
@@ -315,12 +336,7 @@ unsafe fn q5_0<const M: usize, const VNNI: bool>(
     for b in 0..nb {
         let p = w.add(b * 176);
         let dw = f16x8(p);
-        let mut v = nibbles(p.add(16));
-        let h = load(p.add(144));
-        for g in 0..4 {
-            v[g] = _mm256_or_si256(v[g], bit4(h, g));
-            v[4 + g] = _mm256_or_si256(v[4 + g], bit4(h, 4 + g));
-        }
+        let v = q5_0_codes(p);
         // Codes are q + 16.
         offset_block::<M, VNNI, 5>(&v, 16, dw, a, i0, b, acc);
     }
@@ -426,6 +442,20 @@ unsafe fn high2(h: __m256i, g: usize) -> __m256i {
     _mm256_and_si256(x, _mm256_set1_epi8(0x30))
 }
 
+/// The 8 code vectors of chunk `c` of a packed Q6_K block at `p` (q + 32), in `nibbles`'
+/// order: vectors 0–3 the chunk's first 16-element sub-block, 4–7 its second.
+#[inline(always)]
+pub(super) unsafe fn q6k_codes(p: *const u8, c: usize) -> [__m256i; 8] {
+    let mut v = nibbles(p.add(144 + 128 * c));
+    let h0 = load(p.add(144 + 1024 + 64 * c));
+    let h1 = load(p.add(144 + 1024 + 64 * c + 32));
+    for g in 0..4 {
+        v[g] = _mm256_or_si256(v[g], high2(h0, g));
+        v[4 + g] = _mm256_or_si256(v[4 + g], high2(h1, g));
+    }
+    v
+}
+
 #[inline(always)]
 unsafe fn q6k<const M: usize, const VNNI: bool>(
     w: *const u8,
@@ -439,13 +469,7 @@ unsafe fn q6k<const M: usize, const VNNI: bool>(
         let p = w.add(b * 1680);
         let mut isum = [_mm256_setzero_si256(); MR];
         for c in 0..8 {
-            let mut v = nibbles(p.add(144 + 128 * c));
-            let h0 = load(p.add(144 + 1024 + 64 * c));
-            let h1 = load(p.add(144 + 1024 + 64 * c + 32));
-            for g in 0..4 {
-                v[g] = _mm256_or_si256(v[g], high2(h0, g));
-                v[4 + g] = _mm256_or_si256(v[4 + g], high2(h1, g));
-            }
+            let v = q6k_codes(p, c);
             let sc_lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(16 + 16 * c) as *const __m128i));
             let sc_hi =
                 _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(16 + 16 * c + 8) as *const __m128i));
