@@ -22,7 +22,7 @@ struct Cli {
     /// Worker threads for model kernels and code execution (default: all cores).
     #[arg(long, global = true, env = "TRADEOFF_THREADS")]
     threads: Option<usize>,
-    /// Sequences the in-process engine decodes together (default: 16 per thread, fewer when
+    /// Sequences the in-process engine decodes together (default: 32 per thread, fewer when
     /// their KV caches would not fit in half the free memory). Greedy output does not depend
     /// on it.
     #[arg(long, global = true, env = "TRADEOFF_BATCH")]

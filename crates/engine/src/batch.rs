@@ -3,6 +3,12 @@
 //! token for each decoding sequence, a chunk of each new prompt) and retires what finished.
 //! [`LocalEngine`](crate::LocalEngine) drives one over a fixed set of requests; the
 //! [`Scheduler`](crate::Scheduler) drives one over requests from many clients.
+//!
+//! When few sequences are left, greedy ones also feed a draft: the tokens that followed the
+//! last earlier occurrence of their final tokens in prompt or output (prompt lookup decoding;
+//! code answers repeat signatures, names and whole lines). The pass reads the weights once
+//! whatever its rows, so checking a draft is nearly free there; each draft token is kept
+//! while it equals the greedy choice, so the output is exactly what plain decoding gives.
 
 use crate::api::*;
 use crate::model::{KvCache, Model, Segment};
@@ -10,11 +16,14 @@ use crate::sampler::Sampler;
 use crate::tokenizer::{Detokenizer, Tokenizer};
 use crate::{Error, Result};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub(crate) struct Batch {
     max_batch: usize,
     chunk: usize,
+    /// Draft tokens per sequence and step at most (0: no drafts).
+    draft: usize,
     ctx: usize,
     next_id: usize,
     queue: VecDeque<usize>,
@@ -40,6 +49,7 @@ impl Batch {
         Self {
             max_batch: max_batch.max(1),
             chunk: chunk.max(1),
+            draft: 0,
             ctx,
             next_id: 0,
             queue: VecDeque::new(),
@@ -47,6 +57,12 @@ impl Batch {
             prefilling: Vec::new(),
             active: Vec::new(),
         }
+    }
+
+    /// Lets greedy sequences check up to `n` draft tokens per step while few rows run.
+    pub(crate) fn with_drafts(mut self, n: usize) -> Self {
+        self.draft = n;
+        self
     }
 
     /// Queues a request; ids count from 0 in submission order.
@@ -107,20 +123,35 @@ impl Batch {
         if self.active.is_empty() && self.prefilling.is_empty() {
             return Ok(());
         }
+        self.draft_all();
         let logits = self.forward(model)?;
         let now = Instant::now();
-        let n_active = self.active.len();
-        // Decoding sequences: sample, detokenize, check stops.
-        for (s, row) in self.active.iter_mut().zip(&logits[..n_active]) {
+        // Decoding sequences: sample, detokenize, check stops; keep what a draft got right.
+        let mut at = 0;
+        for s in self.active.iter_mut() {
             let r = &self.reqs[&s.req].req;
-            let tok = s.sampler.sample(row);
-            s.accept(tok, tk, r, self.ctx, stop_hold(r), on_text.as_deref_mut())?;
+            let fed = std::mem::take(&mut s.feed);
+            let rows = fed.len();
+            let start = s.cache.len() - rows;
+            let mut kept = 0;
+            for (i, row) in logits[at..at + rows].iter().enumerate() {
+                let tok = s.sampler.sample(row);
+                s.accept(tok, tk, r, self.ctx, stop_hold(r), on_text.as_deref_mut())?;
+                if s.finish.is_some() || i + 1 == rows || fed[i + 1] != tok {
+                    break;
+                }
+                kept += 1;
+            }
+            if kept + 1 < rows {
+                s.cache.truncate(start + 1 + kept, model.kv_dim());
+            }
+            at += rows;
         }
         // Prompts whose prefill completed: first token of each sample.
         let mut still = Vec::with_capacity(self.prefilling.len());
         for (mut p, row) in std::mem::take(&mut self.prefilling)
             .into_iter()
-            .zip(&logits[n_active..])
+            .zip(&logits[at..])
         {
             p.done = (p.done + self.chunk).min(p.ids.len());
             if p.done < p.ids.len() {
@@ -136,6 +167,7 @@ impl Batch {
             st.timing.ttft_s = (now - adm).as_secs_f64();
             st.first_token = Some(now);
             let r = &st.req;
+            let prompt: Arc<[u32]> = p.ids.into();
             for i in 0..r.n {
                 let cache = if i + 1 == r.n {
                     std::mem::replace(&mut p.cache, KvCache::new(0))
@@ -146,7 +178,8 @@ impl Batch {
                     req: p.req,
                     sample: i,
                     cache,
-                    next: 0,
+                    feed: Vec::new(),
+                    prompt: prompt.clone(),
                     ids: Vec::new(),
                     sampler: Sampler::new(&r.params, r.params.seed.wrapping_add(i as u64)),
                     detok: Detokenizer::default(),
@@ -224,17 +257,45 @@ impl Batch {
         }
     }
 
-    /// One forward pass: a token for every decoding sequence, a chunk of every prompt; the
-    /// last position's logits of each, in that order.
+    /// Sets each decoding sequence's draft for this step: none while many rows run (the pass
+    /// is arithmetic-bound there and a wrong draft would cost), else as many tokens as keep
+    /// the pass within [`DRAFT_ROWS`] rows.
+    fn draft_all(&mut self) {
+        let n = self.active.len();
+        let per_seq = if self.draft == 0 || !self.prefilling.is_empty() || n == 0 {
+            0
+        } else {
+            (DRAFT_ROWS / n).saturating_sub(1).min(self.draft)
+        };
+        for s in self.active.iter_mut() {
+            let r = &self.reqs[&s.req].req;
+            // Never past the token limit or the context: those tokens would not be kept.
+            let room = (r.params.max_new_tokens.saturating_sub(s.ids.len() + 1))
+                .min(self.ctx.saturating_sub(s.cache.len() + 2));
+            let want = if r.params.temperature <= 0.0 {
+                per_seq.min(room)
+            } else {
+                0
+            };
+            s.feed.truncate(1);
+            if want > 0 {
+                let draft = lookup(&s.prompt, &s.ids, want);
+                s.feed.extend_from_slice(&draft);
+            }
+        }
+    }
+
+    /// One forward pass: every decoding sequence's token (and draft), a chunk of every prompt;
+    /// the logits of each decoding row, then the last position's of each prompt chunk.
     fn forward(&mut self, model: &Model) -> Result<Vec<Vec<f32>>> {
         let chunk = self.chunk;
         let mut segs: Vec<Segment<'_>> =
             Vec::with_capacity(self.active.len() + self.prefilling.len());
         for s in self.active.iter_mut() {
             segs.push(Segment {
-                tokens: std::slice::from_ref(&s.next),
+                all_logits: s.feed.len() > 1,
+                tokens: &s.feed,
                 cache: &mut s.cache,
-                all_logits: false,
             });
         }
         for p in self.prefilling.iter_mut() {
@@ -311,12 +372,42 @@ struct Prefill {
     cache: KvCache,
 }
 
+/// Rows of a pass below which sequences feed drafts: the pass costs about the same up to
+/// there (one weight read; 16-row tiles on AMX).
+const DRAFT_ROWS: usize = 32;
+
+/// Up to `max` tokens that followed the last earlier occurrence of the final 3 (else 2, else
+/// 1) tokens of `prompt` + `out`.
+fn lookup(prompt: &[u32], out: &[u32], max: usize) -> Vec<u32> {
+    let len = prompt.len() + out.len();
+    let at = |i: usize| {
+        if i < prompt.len() {
+            prompt[i]
+        } else {
+            out[i - prompt.len()]
+        }
+    };
+    for n in (1..=3).rev() {
+        if len <= n {
+            continue;
+        }
+        let found = (0..len - n)
+            .rev()
+            .find(|&st| (0..n).all(|j| at(st + j) == at(len - n + j)));
+        if let Some(st) = found {
+            return (st + n..(st + n + max).min(len)).map(at).collect();
+        }
+    }
+    Vec::new()
+}
+
 struct Seq {
     req: usize,
     sample: usize,
     cache: KvCache,
-    /// The token to feed at the next step.
-    next: u32,
+    /// What the next pass feeds: the last token, then this step's draft.
+    feed: Vec<u32>,
+    prompt: Arc<[u32]>,
     ids: Vec<u32>,
     sampler: Sampler,
     detok: Detokenizer,
@@ -340,7 +431,8 @@ impl Seq {
             self.finish = Some(FinishReason::Eos);
         } else {
             self.ids.push(tok);
-            self.next = tok;
+            self.feed.clear();
+            self.feed.push(tok);
             let piece = self.detok.step(tk, &self.ids)?;
             if !piece.is_empty() {
                 let from = self.text.len().saturating_sub(hold + piece.len());
@@ -396,4 +488,21 @@ fn find_stop(text: &str, from: usize, stops: &[String]) -> Option<usize> {
         .filter(|s| !s.is_empty())
         .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup;
+
+    #[test]
+    fn lookup_continues_the_last_earlier_match() {
+        // "1 2 3 | 9 1 2 3" : the final 3 tokens occurred at the start, followed by 9 1 2.
+        assert_eq!(lookup(&[1, 2, 3, 9], &[1, 2, 3], 3), [9, 1, 2]);
+        // The most recent occurrence wins, and the continuation may run into the output.
+        assert_eq!(lookup(&[5, 6, 1, 5, 6], &[2, 7, 5, 6], 2), [2, 7]);
+        // Shorter n-grams when longer ones never occurred before.
+        assert_eq!(lookup(&[4, 8, 1], &[3, 8], 4), [1, 3, 8]);
+        assert!(lookup(&[1, 2], &[3], 4).is_empty());
+        assert!(lookup(&[], &[7], 4).is_empty());
+    }
 }

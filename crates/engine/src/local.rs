@@ -26,6 +26,9 @@ pub struct LoadOptions {
     /// Expand quantized weights to f32: the float reference a quantized file is compared with
     /// when no original float weights exist.
     pub dequantize: bool,
+    /// Draft tokens a greedy sequence may check per step when few sequences run (prompt
+    /// lookup decoding; output unchanged); 0 turns drafts off.
+    pub drafts: usize,
 }
 
 impl Default for LoadOptions {
@@ -35,6 +38,11 @@ impl Default for LoadOptions {
             max_batch: None,
             prefill_chunk: 512,
             dequantize: false,
+            // For comparisons: TRADEOFF_DRAFTS=0 turns drafts off.
+            drafts: std::env::var("TRADEOFF_DRAFTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8),
         }
     }
 }
@@ -91,9 +99,10 @@ const PROMPT_ESTIMATE: usize = 512;
 
 /// Sequences per thread: a decode step reads every weight once whatever the batch, so total
 /// tokens/s rises with the batch until the step's arithmetic is the limit. Qwen2.5-Coder-0.5B
-/// Q4_K_M on 2 threads, first 64 HumanEval problems: batch 16 took 105 s, 32 took 100 s, 64
-/// took 101 s.
-const SEQS_PER_THREAD: usize = 16;
+/// Q4_K_M on 2 threads, full HumanEval, AMX tiles (which gain with more rows): batch 32 took
+/// 295 s, 64 took 276 s. With AVX512-VNNI alone (first 64 problems) 16, 32 and 64 took 105,
+/// 100 and 101 s.
+const SEQS_PER_THREAD: usize = 32;
 
 /// The batch limit when none is set: [`SEQS_PER_THREAD`] per thread, fewer when the KV caches
 /// of that many sequences of `tokens_per_seq` tokens would not fit in half the free memory.
@@ -218,7 +227,8 @@ impl LocalEngine {
             self.batch_for(reqs),
             self.opts.prefill_chunk,
             self.model.cfg.context_length,
-        );
+        )
+        .with_drafts(self.opts.drafts);
         for r in reqs {
             batch.push(r.clone());
         }
@@ -257,6 +267,7 @@ pub(crate) struct Parts {
     pub(crate) info: EngineInfo,
     pub(crate) max_batch: usize,
     pub(crate) prefill_chunk: usize,
+    pub(crate) drafts: usize,
 }
 
 impl LocalEngine {
@@ -275,6 +286,7 @@ impl LocalEngine {
         Parts {
             max_batch,
             prefill_chunk: self.opts.prefill_chunk,
+            drafts: self.opts.drafts,
             info,
             model: self.model,
             tokenizer: self.tokenizer,

@@ -59,7 +59,8 @@ impl Scheduler {
             parts.max_batch,
             parts.prefill_chunk,
             parts.model.cfg.context_length,
-        );
+        )
+        .with_drafts(parts.drafts);
         let model = parts.model;
         let shared = text.clone();
         let worker = std::thread::Builder::new()

@@ -312,6 +312,28 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
 }
 
 #[test]
+fn drafts_leave_greedy_output_unchanged() {
+    let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
+    let reqs: Vec<GenRequest> = ["def f(x):", "abc abc abc", "return 1", "x = [1, 2, 3]"]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| GenRequest::new(*p, greedy(30 + 7 * i)))
+        .collect();
+    let mut texts = Vec::new();
+    for drafts in [0, 8] {
+        e.opts.drafts = drafts;
+        e.opts.max_batch = Some(3);
+        let mut got = vec![String::new(); reqs.len()];
+        e.generate_many(&reqs, &mut |i, g| {
+            got[i] = g.unwrap().samples[0].text.clone();
+        })
+        .unwrap();
+        texts.push(got);
+    }
+    assert_eq!(texts[0], texts[1]);
+}
+
+#[test]
 fn sampling_is_reproducible_per_seed_and_samples_differ() {
     let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
     let p = GenParams {
