@@ -11,6 +11,7 @@ mod obs;
 mod prune;
 pub mod quant;
 mod recipe;
+mod rtn_simd;
 
 pub use calib::check_contamination;
 pub use manifest::{Fallback, Manifest};

@@ -196,7 +196,10 @@ pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
     let data = qt.data()?;
     by_row_ranges(rows, k, dtype, |r0, n| {
         let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
-        Ok(qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?.dequantize(&Device::Cpu)?)
+        let w = qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?;
+        Ok(w.dequantize(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
     })
 }
 
@@ -206,25 +209,19 @@ pub fn rtn(w: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
         [r, k] if *r >= 64 && k % dtype.block_size() == 0 => (*r, *k),
         _ => return Ok(QTensor::quantize(w, dtype)?),
     };
-    // Parts are fresh tensors: candle's quantize reads a view's whole storage, not the view.
     let v = w.flatten_all()?.to_vec1::<f32>()?;
-    by_row_ranges(rows, k, dtype, |r0, n| {
-        Ok(Tensor::from_slice(
-            &v[r0 * k..(r0 + n) * k],
-            (n, k),
-            &Device::Cpu,
-        )?)
-    })
+    by_row_ranges(rows, k, dtype, |r0, n| Ok(v[r0 * k..(r0 + n) * k].to_vec()))
 }
 
 /// A [rows, k] tensor quantized to `dtype` range of rows by range on all threads, `part(r0,
 /// n)` giving rows r0..r0+n in f32; the ranges' GGML bytes joined in order are the bytes one
-/// call over the whole tensor writes (blocks never span rows).
+/// call over the whole tensor writes (blocks never span rows). Q8_0 and Q4_0 go through
+/// `rtn_simd` (the same bytes as candle's quantizers, tested).
 fn by_row_ranges(
     rows: usize,
     k: usize,
     dtype: GgmlDType,
-    part: impl Fn(usize, usize) -> Result<Tensor> + Sync,
+    part: impl Fn(usize, usize) -> Result<Vec<f32>> + Sync,
 ) -> Result<QTensor> {
     let step = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
     let parts = (0..rows)
@@ -232,7 +229,18 @@ fn by_row_ranges(
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|r0| {
-            let w = part(r0, step.min(rows - r0))?;
+            let n = step.min(rows - r0);
+            let w = part(r0, n)?;
+            let fast = match dtype {
+                GgmlDType::Q8_0 => crate::rtn_simd::quantize(false, &w),
+                GgmlDType::Q4_0 => crate::rtn_simd::quantize(true, &w),
+                _ => None,
+            };
+            if let Some(bytes) = fast {
+                return Ok(bytes);
+            }
+            // A fresh tensor: candle's quantize reads a view's whole storage, not the view.
+            let w = Tensor::from_vec(w, (n, k), &Device::Cpu)?;
             Ok(QTensor::quantize(&w, dtype)?.data()?.into_owned())
         })
         .collect::<Result<Vec<Vec<u8>>>>()?;

@@ -269,9 +269,10 @@ impl Batch {
         };
         for s in self.active.iter_mut() {
             let r = &self.reqs[&s.req].req;
-            // Never past the token limit or the context: those tokens would not be kept.
+            // Never past the token limit, nor near the context's end: `accept` sees the cache
+            // with the whole draft in it, and must judge the context as plain decoding would.
             let room = (r.params.max_new_tokens.saturating_sub(s.ids.len() + 1))
-                .min(self.ctx.saturating_sub(s.cache.len() + 2));
+                .min(self.ctx.saturating_sub(s.cache.len() + 3));
             let want = if r.params.temperature <= 0.0 {
                 per_seq.min(room)
             } else {

@@ -314,6 +314,8 @@ fn greedy_generation_is_the_argmax_chain_and_batching_preserves_it() {
 #[test]
 fn drafts_leave_greedy_output_unchanged() {
     let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
+    // A short context, so that some sequences end at it: drafts must not end them sooner.
+    e.model.cfg.context_length = 48;
     let reqs: Vec<GenRequest> = ["def f(x):", "abc abc abc", "return 1", "x = [1, 2, 3]"]
         .iter()
         .enumerate()
@@ -323,14 +325,16 @@ fn drafts_leave_greedy_output_unchanged() {
     for drafts in [0, 8] {
         e.opts.drafts = drafts;
         e.opts.max_batch = Some(3);
-        let mut got = vec![String::new(); reqs.len()];
+        let mut got = vec![(String::new(), None); reqs.len()];
         e.generate_many(&reqs, &mut |i, g| {
-            got[i] = g.unwrap().samples[0].text.clone();
+            let s = &g.unwrap().samples[0];
+            got[i] = (s.text.clone(), Some(s.finish));
         })
         .unwrap();
         texts.push(got);
     }
     assert_eq!(texts[0], texts[1]);
+    assert!(texts[0].iter().any(|t| t.1 == Some(FinishReason::Context)));
 }
 
 #[test]
