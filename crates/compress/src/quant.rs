@@ -231,12 +231,7 @@ fn by_row_ranges(
         .map(|r0| {
             let n = step.min(rows - r0);
             let w = part(r0, n)?;
-            let fast = match dtype {
-                GgmlDType::Q8_0 => crate::rtn_simd::quantize(false, &w),
-                GgmlDType::Q4_0 => crate::rtn_simd::quantize(true, &w),
-                _ => None,
-            };
-            if let Some(bytes) = fast {
+            if let Some(bytes) = crate::rtn_simd::quantize(dtype, &w) {
                 return Ok(bytes);
             }
             // A fresh tensor: candle's quantize reads a view's whole storage, not the view.

@@ -2,17 +2,21 @@
 //! reference quantizers) write, computed with the same operations lane by lane. candle's
 //! scalar loops were the largest part of a requantization's time.
 
+use candle_core::quantized::GgmlDType;
 use half::f16;
 
-/// GGML blocks of `x` (whole 32-element blocks) as Q8_0 or Q4_0, or None where this CPU or
-/// type has no fast path.
-pub(crate) fn quantize(q4: bool, x: &[f32]) -> Option<Vec<u8>> {
+/// Writes one block's GGML bytes from 32 values.
+type BlockFn = unsafe fn(&[f32], &mut [u8]);
+
+/// GGML blocks of `x` (whole 32-element blocks) as `dtype`, or None where this CPU or type
+/// has no fast path (types other than Q8_0 and Q4_0).
+pub(crate) fn quantize(dtype: GgmlDType, x: &[f32]) -> Option<Vec<u8>> {
     #[cfg(target_arch = "x86_64")]
     if x.len().is_multiple_of(32) && is_x86_feature_detected!("avx2") {
-        let (bytes, f) = if q4 {
-            (18, x86::q4_0 as unsafe fn(&[f32], &mut [u8]))
-        } else {
-            (34, x86::q8_0 as unsafe fn(&[f32], &mut [u8]))
+        let (bytes, f): (usize, BlockFn) = match dtype {
+            GgmlDType::Q8_0 => (34, x86::q8_0),
+            GgmlDType::Q4_0 => (18, x86::q4_0),
+            _ => return None,
         };
         let mut out = vec![0u8; x.len() / 32 * bytes];
         for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(bytes)) {
@@ -21,7 +25,7 @@ pub(crate) fn quantize(q4: bool, x: &[f32]) -> Option<Vec<u8>> {
         }
         return Some(out);
     }
-    let _ = (q4, x);
+    let _ = (dtype, x);
     None
 }
 
@@ -165,14 +169,14 @@ mod tests {
         x[96] = -2.0;
         x[100] = 2.0;
         x[130] = 40.0;
-        for (t, q4) in [(GgmlDType::Q8_0, false), (GgmlDType::Q4_0, true)] {
+        for t in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
             let w = Tensor::from_slice(&x, (400, 32), &Device::Cpu).unwrap();
             let want = QTensor::quantize(&w, t)
                 .unwrap()
                 .data()
                 .unwrap()
                 .into_owned();
-            let got = super::quantize(q4, &x).expect("AVX2 on the test machines");
+            let got = super::quantize(t, &x).expect("AVX2 on the test machines");
             assert_eq!(got, want, "{t:?}");
         }
     }

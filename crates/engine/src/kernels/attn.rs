@@ -196,15 +196,20 @@ fn transpose(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 
 mod tests {
     use super::*;
 
-    #[test]
-    fn weighted_sums_equal_the_scalar_loop_bit_for_bit() {
-        let mut s = 11u64;
-        let mut rnd = || {
+    /// Uniform values in [-width/2, width/2) from a small LCG, reproducible per seed.
+    fn uniform(seed: u64, width: f32) -> impl FnMut() -> f32 {
+        let mut s = seed;
+        move || {
             s = s
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        };
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * width
+        }
+    }
+
+    #[test]
+    fn weighted_sums_equal_the_scalar_loop_bit_for_bit() {
+        let mut rnd = uniform(11, 4.0);
         for heads in [1, 2, 5, 7] {
             for keys in [0, 1, 9, 40] {
                 let stride = 128;
@@ -224,13 +229,7 @@ mod tests {
 
     #[test]
     fn scores_equal_dot_bit_for_bit() {
-        let mut s = 7u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 8.0
-        };
+        let mut rnd = uniform(7, 8.0);
         for (hd, stride) in [(64, 128), (64, 64), (128, 256), (40, 80)] {
             for keys in [0, 1, 15, 16, 17, 33, 70] {
                 let q: Vec<f32> = (0..hd).map(|_| rnd()).collect();

@@ -388,6 +388,22 @@ mod tests {
         isas
     }
 
+    /// `m` rows of `a` times `p` on `isa` alone (all row groups), [m, n].
+    fn run_on(isa: x86::Isa, p: &Packed, a: &Acts, m: usize) -> Vec<f32> {
+        let mut y = vec![f32::NAN; m * p.n];
+        let job = x86::Job {
+            w: p,
+            a,
+            rows: 0..m,
+            groups: 0..p.n.div_ceil(ROWS),
+            out: y.as_mut_ptr(),
+            ldo: p.n,
+        };
+        // SAFETY: callers pass what `isas` lists for this CPU; y holds m × n values.
+        unsafe { x86::run(isa, &job) };
+        y
+    }
+
     /// candle 0.11 runs Q4_K products of 32+ rows on AMX tiles that it configures once per
     /// thread; ours must leave that configuration as they found it (else: SIGILL).
     #[test]
@@ -398,23 +414,13 @@ mod tests {
         let x = randn(m * k, 3);
         let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
         let a = Acts::quantize(p.kind.act(), &x, k);
-        let mut ours = vec![0f32; m * n];
         for _ in 0..3 {
             let theirs = qmm.forward(&xt).unwrap();
-            for isa in isas() {
-                let job = x86::Job {
-                    w: &p,
-                    a: &a,
-                    rows: 0..m,
-                    groups: 0..n / ROWS,
-                    out: ours.as_mut_ptr(),
-                    ldo: n,
-                };
-                // SAFETY: `isas` lists what this CPU has; `ours` holds m × n values.
-                unsafe { x86::run(isa, &job) };
-            }
+            let ours: Vec<Vec<f32>> = isas().into_iter().map(|i| run_on(i, &p, &a, m)).collect();
             let theirs: Vec<f32> = theirs.flatten_all().unwrap().to_vec1().unwrap();
-            assert!(max_rel(&ours, &theirs) < 2e-3);
+            for y in &ours {
+                assert!(max_rel(y, &theirs) < 2e-3);
+            }
         }
     }
 
@@ -434,17 +440,7 @@ mod tests {
                     let a = Acts::quantize(p.kind.act(), &x, k);
                     let mut first: Option<Vec<f32>> = None;
                     for isa in isas() {
-                        let mut y = vec![f32::NAN; m * n];
-                        let job = x86::Job {
-                            w: &p,
-                            a: &a,
-                            rows: 0..m,
-                            groups: 0..n.div_ceil(ROWS),
-                            out: y.as_mut_ptr(),
-                            ldo: n,
-                        };
-                        // SAFETY: `isas` lists what this CPU has; y holds m × n values.
-                        unsafe { x86::run(isa, &job) };
+                        let y = run_on(isa, &p, &a, m);
                         let err = max_rel(&y, &want);
                         assert!(err < 2e-6, "{t:?} {isa:?} m={m} n={n} k={k}: {err}");
                         // Every path gives the same bits (results are cached under one id).
