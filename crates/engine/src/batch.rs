@@ -30,6 +30,16 @@ pub(crate) struct Batch {
     reqs: HashMap<usize, Req>,
     prefilling: Vec<Prefill>,
     active: Vec<Seq>,
+    /// The last pass's logits, [rows, vocab]; kept so that each pass reuses the memory.
+    logits: Vec<f32>,
+    /// The KV caches of the last [`PREFIXES`] prompts prefilled (their first [`PREFIX_MAX`]
+    /// tokens): a new prompt that starts the same way copies one instead of recomputing it.
+    prefixes: VecDeque<Prefix>,
+}
+
+struct Prefix {
+    ids: Vec<u32>,
+    cache: KvCache,
 }
 
 struct Req {
@@ -56,6 +66,8 @@ impl Batch {
             reqs: HashMap::new(),
             prefilling: Vec::new(),
             active: Vec::new(),
+            logits: Vec::new(),
+            prefixes: VecDeque::new(),
         }
     }
 
@@ -124,7 +136,10 @@ impl Batch {
             return Ok(());
         }
         self.draft_all();
-        let logits = self.forward(model)?;
+        self.plan_prefill(model.kv_dim());
+        let mut logits = std::mem::take(&mut self.logits);
+        let n_rows = self.forward(model, &mut logits)?;
+        let vocab = logits.len() / n_rows.max(1);
         let now = Instant::now();
         // Decoding sequences: sample, detokenize, check stops; keep what a draft got right.
         let mut at = 0;
@@ -134,7 +149,10 @@ impl Batch {
             let rows = fed.len();
             let start = s.cache.len() - rows;
             let mut kept = 0;
-            for (i, row) in logits[at..at + rows].iter().enumerate() {
+            for (i, row) in logits[at * vocab..(at + rows) * vocab]
+                .chunks_exact(vocab)
+                .enumerate()
+            {
                 let tok = s.sampler.sample(row);
                 s.accept(tok, tk, r, self.ctx, stop_hold(r), on_text.as_deref_mut())?;
                 if s.finish.is_some() || i + 1 == rows || fed[i + 1] != tok {
@@ -149,15 +167,26 @@ impl Batch {
         }
         // Prompts whose prefill completed: first token of each sample.
         let mut still = Vec::with_capacity(self.prefilling.len());
-        for (mut p, row) in std::mem::take(&mut self.prefilling)
-            .into_iter()
-            .zip(&logits[at..])
-        {
-            p.done = (p.done + self.chunk).min(p.ids.len());
+        let mut rows = logits[at * vocab..].chunks_exact(vocab);
+        for mut p in std::mem::take(&mut self.prefilling) {
+            if p.take == 0 {
+                still.push(p);
+                continue;
+            }
+            let row = rows
+                .next()
+                .expect("a logits row for each prompt chunk in the pass");
+            p.done += p.take;
             if p.done < p.ids.len() {
                 still.push(p);
                 continue;
             }
+            let keep = p.ids.len().min(PREFIX_MAX);
+            self.prefixes.truncate(PREFIXES - 1);
+            self.prefixes.push_front(Prefix {
+                cache: p.cache.prefix(keep, model.kv_dim()),
+                ids: p.ids[..keep].to_vec(),
+            });
             let st = self
                 .reqs
                 .get_mut(&p.req)
@@ -193,6 +222,7 @@ impl Batch {
             }
         }
         self.prefilling = still;
+        self.logits = logits;
         self.retire(on_done);
         Ok(())
     }
@@ -246,6 +276,7 @@ impl Batch {
                         req: id,
                         ids,
                         done: 0,
+                        take: 0,
                         cache: model.new_cache(),
                     });
                 }
@@ -254,6 +285,50 @@ impl Batch {
                     on_done(id, Err(e));
                 }
             }
+        }
+    }
+
+    /// Sets how many tokens each prompt feeds this pass: up to `chunk` in all, in order of
+    /// arrival. A prompt that has fed nothing yet first copies the longest prefix it shares
+    /// with a recent prompt or one being prefilled (rows of a pass do not depend on
+    /// each other, so the copied keys and values are exactly those it would compute); while
+    /// a prompt ahead of it has yet to compute more of their common prefix, it waits.
+    fn plan_prefill(&mut self, kv_dim: usize) {
+        let mut budget = self.chunk;
+        for i in 0..self.prefilling.len() {
+            let (before, rest) = self.prefilling.split_at_mut(i);
+            let p = &mut rest[0];
+            p.take = 0;
+            if p.done == 0 {
+                let last = p.ids.len() - 1;
+                let cached = self
+                    .prefixes
+                    .iter()
+                    .map(|d| (&d.ids[..], &d.cache))
+                    .chain(before.iter().map(|q| (&q.ids[..q.done], &q.cache)));
+                let best = cached
+                    .map(|(ids, cache)| (common(ids, &p.ids).min(last), cache))
+                    .max_by_key(|&(n, _)| n);
+                let have = best.as_ref().map_or(0, |&(n, _)| n);
+                // A prompt ahead of it will have computed more of their common prefix.
+                let ahead = before
+                    .iter()
+                    .map(|q| common(&q.ids, &p.ids).min(last))
+                    .max()
+                    .unwrap_or(0);
+                if ahead >= SHARE_MIN && ahead > have {
+                    continue;
+                }
+                if let Some((n, cache)) = best.filter(|&(n, _)| n >= SHARE_MIN) {
+                    p.cache = cache.prefix(n, kv_dim);
+                    p.done = n;
+                    if let Some(r) = self.reqs.get_mut(&p.req) {
+                        r.timing.cached_tokens = n;
+                    }
+                }
+            }
+            p.take = (p.ids.len() - p.done).min(budget);
+            budget -= p.take;
         }
     }
 
@@ -288,8 +363,7 @@ impl Batch {
 
     /// One forward pass: every decoding sequence's token (and draft), a chunk of every prompt;
     /// the logits of each decoding row, then the last position's of each prompt chunk.
-    fn forward(&mut self, model: &Model) -> Result<Vec<Vec<f32>>> {
-        let chunk = self.chunk;
+    fn forward(&mut self, model: &Model, logits: &mut Vec<f32>) -> Result<usize> {
         let mut segs: Vec<Segment<'_>> =
             Vec::with_capacity(self.active.len() + self.prefilling.len());
         for s in self.active.iter_mut() {
@@ -299,15 +373,14 @@ impl Batch {
                 cache: &mut s.cache,
             });
         }
-        for p in self.prefilling.iter_mut() {
-            let end = (p.done + chunk).min(p.ids.len());
+        for p in self.prefilling.iter_mut().filter(|p| p.take > 0) {
             segs.push(Segment {
-                tokens: &p.ids[p.done..end],
+                tokens: &p.ids[p.done..p.done + p.take],
                 cache: &mut p.cache,
                 all_logits: false,
             });
         }
-        Ok(model.forward(&mut segs, None)?.to_vec2::<f32>()?)
+        model.forward_into(&mut segs, logits)
     }
 
     /// Removes finished sequences; reports requests whose samples are all done.
@@ -369,8 +442,26 @@ fn stop_hold(r: &GenRequest) -> usize {
 struct Prefill {
     req: usize,
     ids: Vec<u32>,
+    /// Tokens in `cache`.
     done: usize,
+    /// Tokens this pass feeds (0: waits a pass).
+    take: usize,
     cache: KvCache,
+}
+
+/// Tokens a new prompt must share with a cached one to copy its KV cache (or to wait a pass
+/// for one being computed): below this, computing them costs less than waiting.
+const SHARE_MIN: usize = 16;
+
+/// Prompt tokens kept for sharing: shared prefixes are system prompts and instructions.
+const PREFIX_MAX: usize = 512;
+
+/// Recent prompts kept for sharing (clients with different system prompts interleave).
+const PREFIXES: usize = 4;
+
+/// Length of the common prefix of `a` and `b`.
+fn common(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Rows of a pass below which sequences feed drafts: the pass costs about the same up to

@@ -21,7 +21,7 @@ pub struct LoadOptions {
     /// Sequences decoded together at most (the n samples of a request count one each);
     /// `None`: chosen from the model and the machine by [`auto_batch`] when a run starts.
     pub max_batch: Option<usize>,
-    /// Prompt tokens prefilled per step and sequence; long prompts take several steps.
+    /// Prompt tokens prefilled per step, all prompts together; long prompts take several.
     pub prefill_chunk: usize,
     /// Expand quantized weights to f32: the float reference a quantized file is compared with
     /// when no original float weights exist.

@@ -151,6 +151,17 @@ impl KvCache {
         self.len == 0
     }
 
+    /// A copy of the first `len` tokens' keys and values.
+    pub fn prefix(&self, len: usize, kv_dim: usize) -> KvCache {
+        let n = len.min(self.len);
+        let cut = |l: &Vec<Vec<f32>>| l.iter().map(|x| x[..n * kv_dim].to_vec()).collect();
+        KvCache {
+            k: cut(&self.k),
+            v: cut(&self.v),
+            len: n,
+        }
+    }
+
     /// Drops everything after the first `len` tokens (to reuse a shared prefix).
     pub fn truncate(&mut self, len: usize, kv_dim: usize) {
         for l in self.k.iter_mut().chain(self.v.iter_mut()) {
@@ -325,7 +336,31 @@ impl Model {
     /// Runs the new tokens of every segment through the model, appending to their caches.
     /// Returns logits rows, segment by segment: every new token's where `all_logits`, else
     /// the last one's. Rows of one segment do not depend on the other segments.
-    pub fn forward(
+    pub fn forward(&self, segs: &mut [Segment<'_>], hook: Option<&mut dyn Hook>) -> Result<Tensor> {
+        let x = self.final_hidden(segs, hook)?;
+        Ok(self.lm_head.forward(&x)?.contiguous()?)
+    }
+
+    /// [`Model::forward`]'s logits written into `logits` ([rows, vocab], row-major), which
+    /// keeps its memory from pass to pass; returns the number of rows.
+    pub fn forward_into(&self, segs: &mut [Segment<'_>], logits: &mut Vec<f32>) -> Result<usize> {
+        let x = self.final_hidden(segs, None)?;
+        let rows = x.dims2()?.0;
+        match &self.lm_head.bias {
+            None => self
+                .lm_head
+                .weight
+                .matmul_into(&to_rows(&x)?, rows, logits)?,
+            Some(_) => {
+                logits.clear();
+                logits.extend(to_rows(&self.lm_head.forward(&x)?)?);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The final-normed hidden states of the rows whose logits `segs` want: [rows, hidden].
+    fn final_hidden(
         &self,
         segs: &mut [Segment<'_>],
         mut hook: Option<&mut dyn Hook>,
@@ -379,8 +414,11 @@ impl Model {
         } else {
             x.index_select(&Tensor::new(keep.as_slice(), &self.device)?, 0)?
         };
-        let x = candle_nn::ops::rms_norm(&x, &self.norm, cfg.rms_eps as f32)?;
-        Ok(self.lm_head.forward(&x)?.contiguous()?)
+        Ok(candle_nn::ops::rms_norm(
+            &x,
+            &self.norm,
+            cfg.rms_eps as f32,
+        )?)
     }
 
     /// Hidden states entering the first decoder layer for `tokens`: [tokens, hidden].

@@ -72,11 +72,42 @@ impl Sampler {
 
 /// Index of the largest logit; the lowest index wins a tie.
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
+    // Lane-wise maxima first (the loop vectorises), then the first index holding the largest.
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = logits.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &l) in lanes.iter_mut().zip(c) {
+            *m = if l > *m { l } else { *m };
         }
     }
-    best as u32
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &l| if l > m { l } else { m });
+    logits.iter().position(|&l| l == max).unwrap_or(0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argmax;
+
+    #[test]
+    fn argmax_finds_the_first_largest_anywhere() {
+        // Lengths around the lane width; the largest value in the body, the tail, or twice.
+        for len in [1, 15, 16, 17, 40, 151_936] {
+            for at in [0, len / 2, len - 1] {
+                let mut v: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32) - 50.0).collect();
+                v[at] = 100.0;
+                assert_eq!(argmax(&v), at as u32, "len {len}, max at {at}");
+                if at + 1 < len {
+                    v[len - 1] = 100.0;
+                    assert_eq!(argmax(&v), at as u32, "len {len}: ties go to the first");
+                }
+            }
+        }
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 20]), 0);
+        assert_eq!(argmax(&[]), 0);
+    }
 }

@@ -338,6 +338,52 @@ fn drafts_leave_greedy_output_unchanged() {
 }
 
 #[test]
+fn shared_prompt_prefixes_leave_greedy_output_unchanged() {
+    let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
+    let shared = "def shared(values, threshold):\n    \"\"\"Return the items above it.\"\"\"\n";
+    let reqs: Vec<GenRequest> = ["    return", "    out = []", "x", "    return"]
+        .iter()
+        .enumerate()
+        .map(|(i, tail)| {
+            let prompt = if i == 2 {
+                tail.to_string()
+            } else {
+                format!("{shared}{tail}")
+            };
+            GenRequest::new(prompt, greedy(6 + i))
+        })
+        .collect();
+    let alone: Vec<String> = reqs
+        .iter()
+        .map(|r| {
+            e.generate(r, &mut |_, _, _| {}).unwrap().samples[0]
+                .text
+                .clone()
+        })
+        .collect();
+    // Prompts prefilled whole or a few tokens per pass, two or all at once.
+    for (chunk, batch) in [(512, 4), (512, 2), (7, 4)] {
+        e.opts.prefill_chunk = chunk;
+        e.opts.max_batch = Some(batch);
+        let mut got = vec![(String::new(), 0); reqs.len()];
+        e.generate_many(&reqs, &mut |i, g| {
+            let g = g.unwrap();
+            got[i] = (g.samples[0].text.clone(), g.timing.cached_tokens);
+        })
+        .unwrap();
+        let texts: Vec<String> = got.iter().map(|g| g.0.clone()).collect();
+        assert_eq!(texts, alone, "chunk {chunk}, batch {batch}");
+        assert_eq!(got[0].1, 0, "the first prompt has nothing to copy");
+        assert_eq!(got[2].1, 0, "the unrelated prompt shares nothing");
+        let n = e.tokenizer.encode(shared).unwrap().len();
+        assert!(got[1].1 >= n - 1, "{got:?}: {n} shared tokens");
+        // The identical prompt copies all but its last token (whose logits it needs).
+        let all = e.tokenizer.encode(&reqs[3].prompt).unwrap().len();
+        assert_eq!(got[3].1, all - 1, "chunk {chunk}, batch {batch}");
+    }
+}
+
+#[test]
 fn sampling_is_reproducible_per_seed_and_samples_differ() {
     let (_d, mut e) = engine(Arch::Qwen2, GgmlDType::Q4_0);
     let p = GenParams {

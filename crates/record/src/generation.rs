@@ -60,6 +60,10 @@ pub enum FinishReason {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were copied from an earlier prompt that starts
+    /// the same way (a shared system prompt) instead of computed.
+    #[serde(default)]
+    pub cached_tokens: usize,
     pub generated_tokens: usize,
     /// Time spent waiting before the request was first scheduled (batched engines).
     pub queue_s: f64,

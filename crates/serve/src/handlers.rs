@@ -1,7 +1,9 @@
 //! The HTTP handlers: parse, route, answer (falling back along the tiers), log.
 
 use crate::log::{Attempt, LogEntry};
-use crate::openai::{finish_reason, ApiError, ChatRequest, Common, CompletionRequest, OneOrMany};
+use crate::openai::{
+    finish_reason, usage, ApiError, ChatRequest, Common, CompletionRequest, OneOrMany,
+};
 use crate::{App, InFlight, Input, RouteSpec};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -486,9 +488,7 @@ async fn complete(app: Arc<App>, ask: Ask, params: GenParams, n: usize, r: Routi
     let body = json!({
         "id": r.id, "object": object, "created": now() as u64, "model": name,
         "choices": choices,
-        "usage": {"prompt_tokens": g.timing.prompt_tokens,
-                  "completion_tokens": g.timing.generated_tokens,
-                  "total_tokens": g.timing.prompt_tokens + g.timing.generated_tokens},
+        "usage": usage(&g.timing),
     });
     let nfb = fallbacks.len();
     let entry = log_entry(
@@ -586,10 +586,7 @@ async fn stream(app: Arc<App>, ask: Ask, params: GenParams, n: usize, r: Routing
                             json!({"index": i, "text": "", "finish_reason": finish_reason(s.finish)})
                         }
                     }).collect();
-                    let usage = json!({"prompt_tokens": g.timing.prompt_tokens,
-                                       "completion_tokens": g.timing.generated_tokens,
-                                       "total_tokens": g.timing.prompt_tokens + g.timing.generated_tokens});
-                    let m = chunk(json!(choices), Some(usage));
+                    let m = chunk(json!(choices), Some(usage(&g.timing)));
                     result = Some(Ok(g));
                     m
                 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tradeoff_engine::{ChatMessage, FinishReason, GenParams};
+use tradeoff_engine::{ChatMessage, FinishReason, GenParams, Timing};
 
 /// One string or a list of them (`prompt`, `stop`).
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +154,15 @@ pub fn finish_reason(f: FinishReason) -> &'static str {
         FinishReason::Length | FinishReason::Context => "length",
         _ => "stop",
     }
+}
+
+/// A response's `usage`: prompt tokens copied from a cached prefix are reported as OpenAI
+/// reports its prompt caching.
+pub fn usage(t: &Timing) -> Value {
+    json!({"prompt_tokens": t.prompt_tokens,
+           "completion_tokens": t.generated_tokens,
+           "total_tokens": t.prompt_tokens + t.generated_tokens,
+           "prompt_tokens_details": {"cached_tokens": t.cached_tokens}})
 }
 
 /// An error as OpenAI's API returns it.

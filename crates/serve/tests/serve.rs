@@ -220,6 +220,10 @@ fn routes_overrides_falls_back_streams_and_logs() {
     assert_eq!(v["choices"][0]["text"], small_short);
     assert_eq!(v["model"], "small");
     assert_eq!(v["usage"]["prompt_tokens"], short_tokens);
+    assert!(
+        v["usage"]["prompt_tokens_details"]["cached_tokens"].is_u64(),
+        "{body}"
+    );
     let (_, h, body) = post(&s.url, "/v1/completions", &completion("auto", long), &[]);
     assert_eq!(h["x-tradeoff-variant"], "large", "{h:?}");
     assert!(h["x-tradeoff-reason"].contains("tokens"), "{h:?}");

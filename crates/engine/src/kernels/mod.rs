@@ -129,6 +129,22 @@ impl Weight {
         }
     }
 
+    /// `x Wᵀ` for `m` rows of `x` ([m, k] row-major) into `y`, resized to [m, n]; `y` keeps
+    /// its memory from call to call, so a vocabulary-sized output is not allocated (and
+    /// page-faulted in) afresh each decoding step.
+    pub fn matmul_into(&self, x: &[f32], m: usize, y: &mut Vec<f32>) -> Result<()> {
+        match self {
+            Weight::Packed(p) => p.matmul_into(x, m, y),
+            _ => {
+                let k = x.len().checked_div(m).unwrap_or(0);
+                let out = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
+                y.clear();
+                y.extend(out.flatten_all()?.to_vec1::<f32>()?);
+                Ok(())
+            }
+        }
+    }
+
     /// Rows `ids` of the matrix, [ids, k] (embedding lookup).
     pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
         match self {
@@ -193,13 +209,19 @@ impl OutPtr {
 
 /// The zeroed [m, n] result of `m` rows of `x` times an [n, k] matrix, or why `x` does not fit.
 fn output(x: &[f32], m: usize, n: usize, k: usize) -> Result<Vec<f32>> {
+    check(x, m, n, k)?;
+    Ok(vec![0f32; m * n])
+}
+
+/// Whether `x` holds `m` rows for an [n, k] matrix.
+fn check(x: &[f32], m: usize, n: usize, k: usize) -> Result<()> {
     if x.len() != m * k {
         return Err(crate::Error::Request(format!(
             "matmul of {} values by a [{n}, {k}] matrix",
             x.len()
         )));
     }
-    Ok(vec![0f32; m * n])
+    Ok(())
 }
 
 /// Below this many multiply-adds a call runs on one thread: waking the pool costs more.
@@ -216,6 +238,18 @@ impl Packed {
         let a = Acts::quantize(self.kind.act(), x, self.k);
         self.run(&a, m, &mut y);
         Ok(y)
+    }
+
+    /// [`Packed::matmul`] into `y`, resized to [m, n]. Not zeroed first: the kernels store
+    /// every output, they do not add to it.
+    pub fn matmul_into(&self, x: &[f32], m: usize, y: &mut Vec<f32>) -> Result<()> {
+        check(x, m, self.n, self.k)?;
+        y.resize(m * self.n, 0.0);
+        if m > 0 {
+            let a = Acts::quantize(self.kind.act(), x, self.k);
+            self.run(&a, m, y);
+        }
+        Ok(())
     }
 
     #[cfg(target_arch = "x86_64")]
