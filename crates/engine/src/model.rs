@@ -24,6 +24,18 @@ impl Linear {
             None => y,
         })
     }
+
+    /// [`Linear::forward`] for `m` rows of `x` ([m, k] row-major): [m, n] row-major.
+    pub fn forward_rows(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        let mut y = self.weight.matmul(x, m)?;
+        if let Some(b) = &self.bias {
+            let b = b.to_vec1::<f32>()?;
+            for row in y.chunks_exact_mut(b.len()) {
+                add_to(row, &b);
+            }
+        }
+        Ok(y)
+    }
 }
 
 /// Where a hook sees the input of linear layers. Layers that share an input share a site.
@@ -337,34 +349,33 @@ impl Model {
     /// Returns logits rows, segment by segment: every new token's where `all_logits`, else
     /// the last one's. Rows of one segment do not depend on the other segments.
     pub fn forward(&self, segs: &mut [Segment<'_>], hook: Option<&mut dyn Hook>) -> Result<Tensor> {
-        let x = self.final_hidden(segs, hook)?;
-        Ok(self.lm_head.forward(&x)?.contiguous()?)
+        let (x, rows) = self.final_hidden(segs, hook)?;
+        let y = self.lm_head.forward_rows(&x, rows)?;
+        Ok(Tensor::from_vec(
+            y,
+            (rows, self.cfg.vocab_size),
+            &self.device,
+        )?)
     }
 
     /// [`Model::forward`]'s logits written into `logits` ([rows, vocab], row-major), which
     /// keeps its memory from pass to pass; returns the number of rows.
     pub fn forward_into(&self, segs: &mut [Segment<'_>], logits: &mut Vec<f32>) -> Result<usize> {
-        let x = self.final_hidden(segs, None)?;
-        let rows = x.dims2()?.0;
+        let (x, rows) = self.final_hidden(segs, None)?;
         match &self.lm_head.bias {
-            None => self
-                .lm_head
-                .weight
-                .matmul_into(&to_rows(&x)?, rows, logits)?,
-            Some(_) => {
-                logits.clear();
-                logits.extend(to_rows(&self.lm_head.forward(&x)?)?);
-            }
+            None => self.lm_head.weight.matmul_into(&x, rows, logits)?,
+            Some(_) => *logits = self.lm_head.forward_rows(&x, rows)?,
         }
         Ok(rows)
     }
 
-    /// The final-normed hidden states of the rows whose logits `segs` want: [rows, hidden].
+    /// The final-normed hidden states of the rows whose logits `segs` want ([rows, hidden]
+    /// row-major), and their number.
     fn final_hidden(
         &self,
         segs: &mut [Segment<'_>],
         mut hook: Option<&mut dyn Hook>,
-    ) -> Result<Tensor> {
+    ) -> Result<(Vec<f32>, usize)> {
         let cfg = &self.cfg;
         // Row r of the batch belongs to segment rows[r].0 at position rows[r].1.
         let mut rows: Vec<(usize, usize)> = Vec::new();
@@ -382,43 +393,32 @@ impl Model {
                 ids.push(t);
             }
         }
-        let n_rows = rows.len();
-        if n_rows == 0 {
+        if rows.is_empty() {
             return Err(crate::Error::Request("forward pass with no tokens".into()));
         }
-        let mut x = self.embed_tokens(&ids)?;
+        let mut x = to_rows(&self.embed_tokens(&ids)?)?;
         let lens: Vec<usize> = segs.iter().map(|s| s.tokens.len()).collect();
         {
             let mut caches: Vec<&mut KvCache> = segs.iter_mut().map(|s| &mut *s.cache).collect();
             for li in 0..self.layers.len() {
-                x = self.layer_forward(li, x, &rows, &lens, &mut caches, hook.as_deref_mut())?;
+                x = self.layer_rows(li, x, &rows, &lens, &mut caches, hook.as_deref_mut())?;
             }
         }
         for seg in segs.iter_mut() {
             seg.cache.len += seg.tokens.len();
         }
         // Only the rows whose logits are wanted go through the (vocab-sized) output layer.
-        let mut keep: Vec<u32> = Vec::new();
-        let mut r0 = 0u32;
+        let hidden = cfg.hidden_size;
+        let mut kept = Vec::with_capacity(x.len());
+        let mut r0 = 0;
         for seg in segs.iter() {
-            let n = seg.tokens.len() as u32;
-            if seg.all_logits {
-                keep.extend(r0..r0 + n);
-            } else {
-                keep.push(r0 + n - 1);
-            }
+            let n = seg.tokens.len();
+            let first = if seg.all_logits { r0 } else { r0 + n - 1 };
+            kept.extend_from_slice(&x[first * hidden..(r0 + n) * hidden]);
             r0 += n;
         }
-        let x = if keep.len() == n_rows {
-            x
-        } else {
-            x.index_select(&Tensor::new(keep.as_slice(), &self.device)?, 0)?
-        };
-        Ok(candle_nn::ops::rms_norm(
-            &x,
-            &self.norm,
-            cfg.rms_eps as f32,
-        )?)
+        let n_kept = kept.len() / hidden;
+        Ok((rms_norm(&kept, &self.norm, cfg.rms_eps as f32)?, n_kept))
     }
 
     /// Hidden states entering the first decoder layer for `tokens`: [tokens, hidden].
@@ -436,37 +436,38 @@ impl Model {
     /// [tokens, hidden] in, [tokens, hidden] out. Calibration goes layer by layer with it, so
     /// that a layer can be calibrated on its compressed predecessors' outputs.
     pub fn layer_alone(&self, li: usize, x: Tensor, hook: Option<&mut dyn Hook>) -> Result<Tensor> {
-        let n = x.dims2()?.0;
-        let rows: Vec<(usize, usize)> = (0..n).map(|p| (0, p)).collect();
+        let dims = x.dims2()?;
+        let rows: Vec<(usize, usize)> = (0..dims.0).map(|p| (0, p)).collect();
         let mut cache = self.new_cache();
-        self.layer_forward(li, x, &rows, &[n], &mut [&mut cache], hook)
+        let y = self.layer_rows(li, to_rows(&x)?, &rows, &[dims.0], &mut [&mut cache], hook)?;
+        Ok(Tensor::from_vec(y, dims, &self.device)?)
     }
 
-    /// One decoder layer over the batch: row r of `x` belongs to sequence rows[r].0 at
-    /// position rows[r].1; sequence s has lens[s] new rows, appended to caches[s].
-    fn layer_forward<'h>(
+    /// One decoder layer over the batch: row r of `x` ([rows, hidden] row-major) belongs to
+    /// sequence rows[r].0 at position rows[r].1; sequence s has lens[s] new rows, appended to
+    /// caches[s]. The norms and element-wise steps are candle's, written out on rows (same
+    /// operations in the same order, so the same bits) without a tensor per step.
+    fn layer_rows<'h>(
         &self,
         li: usize,
-        mut x: Tensor,
+        mut x: Vec<f32>,
         rows: &[(usize, usize)],
         lens: &[usize],
         caches: &mut [&mut KvCache],
         mut hook: Option<&mut (dyn Hook + 'h)>,
-    ) -> Result<Tensor> {
+    ) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
-        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+        let (hd, nh) = (cfg.head_dim, cfg.n_head);
         let kv_dim = self.kv_dim();
         let n_rows = rows.len();
         let eps = cfg.rms_eps as f32;
         let layer = &self.layers[li];
-        let x_in = x.clone();
-        let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-        if let Some(hk) = hook.as_deref_mut() {
-            hk.linear_input(layer.id, Site::AttnIn, &h)?;
-        }
-        let mut q = to_rows(&layer.q.forward(&h)?)?;
-        let mut k = to_rows(&layer.k.forward(&h)?)?;
-        let v = to_rows(&layer.v.forward(&h)?)?;
+        let x_in = hook.is_some().then(|| x.clone());
+        let h = rms_norm(&x, &layer.attn_norm, eps)?;
+        self.show(&mut hook, layer.id, Site::AttnIn, &h, n_rows)?;
+        let mut q = layer.q.forward_rows(&h, n_rows)?;
+        let mut k = layer.k.forward_rows(&h, n_rows)?;
+        let v = layer.v.forward_rows(&h, n_rows)?;
         q.par_chunks_mut(nh * hd)
             .zip(k.par_chunks_mut(kv_dim))
             .zip(rows.par_iter())
@@ -480,38 +481,112 @@ impl Model {
             cache.v[li].extend_from_slice(&v[r0 * kv_dim..(r0 + n) * kv_dim]);
             r0 += n;
         }
-        let mut att = vec![0f32; n_rows * nh * hd];
-        {
-            let caches: Vec<&KvCache> = caches.iter().map(|c| &**c).collect();
-            let scale = 1.0 / (hd as f32).sqrt();
-            att.par_chunks_mut(nh * hd)
-                .zip(q.par_chunks(nh * hd))
-                .zip(rows.par_iter())
-                .for_each(|((out, qr), &(s, pos))| {
-                    let c = caches[s];
-                    attend(out, qr, &c.k[li], &c.v[li], pos + 1, nh, nkv, hd, scale);
-                });
-        }
-        let att = Tensor::from_vec(att, (n_rows, nh * hd), &self.device)?;
-        if let Some(hk) = hook.as_deref_mut() {
-            hk.linear_input(layer.id, Site::AttnOut, &att)?;
-        }
-        x = (x + layer.o.forward(&att)?)?;
-        let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
-        if let Some(hk) = hook.as_deref_mut() {
-            hk.linear_input(layer.id, Site::MlpIn, &h)?;
-        }
-        let g = layer.gate.forward(&h)?;
-        let u = layer.up.forward(&h)?;
-        let a = (candle_nn::ops::silu(&g)? * u)?;
-        if let Some(hk) = hook.as_deref_mut() {
-            hk.linear_input(layer.id, Site::MlpDown, &a)?;
-        }
-        x = (x + layer.down.forward(&a)?)?;
-        if let Some(hk) = hook {
-            hk.layer_io(layer.id, &x_in, &x)?;
+        let att = self.attention(li, &q, rows, caches);
+        self.show(&mut hook, layer.id, Site::AttnOut, &att, n_rows)?;
+        add_to(&mut x, &layer.o.forward_rows(&att, n_rows)?);
+        let h = rms_norm(&x, &layer.ffn_norm, eps)?;
+        self.show(&mut hook, layer.id, Site::MlpIn, &h, n_rows)?;
+        let mut a = layer.gate.forward_rows(&h, n_rows)?;
+        silu_mul(&mut a, &layer.up.forward_rows(&h, n_rows)?);
+        self.show(&mut hook, layer.id, Site::MlpDown, &a, n_rows)?;
+        add_to(&mut x, &layer.down.forward_rows(&a, n_rows)?);
+        if let (Some(hk), Some(x_in)) = (hook, x_in) {
+            let dims = (n_rows, cfg.hidden_size);
+            let x_in = Tensor::from_vec(x_in, dims, &self.device)?;
+            hk.layer_io(
+                layer.id,
+                &x_in,
+                &Tensor::from_slice(&x, dims, &self.device)?,
+            )?;
         }
         Ok(x)
+    }
+
+    /// Causal attention of every row's query (all heads) over its sequence's cache.
+    fn attention(
+        &self,
+        li: usize,
+        q: &[f32],
+        rows: &[(usize, usize)],
+        caches: &[&mut KvCache],
+    ) -> Vec<f32> {
+        let cfg = &self.cfg;
+        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+        let mut att = vec![0f32; rows.len() * nh * hd];
+        let scale = 1.0 / (hd as f32).sqrt();
+        att.par_chunks_mut(nh * hd)
+            .zip(q.par_chunks(nh * hd))
+            .zip(rows.par_iter())
+            .for_each(|((out, qr), &(s, pos))| {
+                let c = &caches[s];
+                attend(out, qr, &c.k[li], &c.v[li], pos + 1, nh, nkv, hd, scale);
+            });
+        att
+    }
+
+    /// Shows a hook the input of the linears at `site`, as a [rows, features] tensor.
+    fn show(
+        &self,
+        hook: &mut Option<&mut (dyn Hook + '_)>,
+        layer: usize,
+        site: Site,
+        x: &[f32],
+        rows: usize,
+    ) -> Result<()> {
+        match hook {
+            Some(hk) => {
+                let t = Tensor::from_slice(x, (rows, x.len() / rows), &self.device)?;
+                hk.linear_input(layer, site, &t)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Rows below which the element-wise steps stay on the calling thread (as in candle).
+const PAR_ROWS: usize = 32;
+
+/// candle's RMS norm of each row of `x` scaled by `w`: sum of squares in f32, in order.
+fn rms_norm(x: &[f32], w: &Tensor, eps: f32) -> Result<Vec<f32>> {
+    let w = w.to_vec1::<f32>()?;
+    let n = w.len();
+    let mut y = vec![0f32; x.len()];
+    let row = |(src, dst): (&[f32], &mut [f32])| {
+        let sum2 = src.iter().map(|&v| v * v).sum::<f32>();
+        let m = (sum2 / n as f32 + eps).sqrt();
+        for ((d, s), a) in dst.iter_mut().zip(src).zip(&w) {
+            *d = *s / m * *a;
+        }
+    };
+    if x.len() / n <= PAR_ROWS {
+        x.chunks_exact(n).zip(y.chunks_exact_mut(n)).for_each(row);
+    } else {
+        x.par_chunks_exact(n)
+            .zip(y.par_chunks_exact_mut(n))
+            .for_each(row);
+    }
+    Ok(y)
+}
+
+/// `x += y`, element by element.
+fn add_to(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// `g = silu(g) * u` with candle's silu, `v / (1 + e^-v)`.
+fn silu_mul(g: &mut [f32], u: &[f32]) {
+    const CHUNK: usize = 4096;
+    let f = |(g, u): (&mut [f32], &[f32])| {
+        for (a, b) in g.iter_mut().zip(u) {
+            *a = *a / (1.0 + (-*a).exp()) * b;
+        }
+    };
+    if g.len() <= CHUNK {
+        f((g, u));
+    } else {
+        g.par_chunks_mut(CHUNK).zip(u.par_chunks(CHUNK)).for_each(f);
     }
 }
 

@@ -129,13 +129,30 @@ impl Weight {
         }
     }
 
+    /// `x Wᵀ` for `m` rows of `x` ([m, k] row-major): [m, n] row-major.
+    pub fn matmul(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        match self {
+            Weight::Packed(p) => p.matmul(x, m),
+            Weight::F16(h) => h.matmul(x, m),
+            Weight::Candle(_) => {
+                let mut y = Vec::new();
+                self.matmul_into(x, m, &mut y)?;
+                Ok(y)
+            }
+        }
+    }
+
     /// `x Wᵀ` for `m` rows of `x` ([m, k] row-major) into `y`, resized to [m, n]; `y` keeps
     /// its memory from call to call, so a vocabulary-sized output is not allocated (and
     /// page-faulted in) afresh each decoding step.
     pub fn matmul_into(&self, x: &[f32], m: usize, y: &mut Vec<f32>) -> Result<()> {
         match self {
             Weight::Packed(p) => p.matmul_into(x, m, y),
-            _ => {
+            Weight::F16(h) => {
+                *y = h.matmul(x, m)?;
+                Ok(())
+            }
+            Weight::Candle(_) => {
                 let k = x.len().checked_div(m).unwrap_or(0);
                 let out = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
                 y.clear();
