@@ -158,6 +158,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tradeoff_engine::init_threads(cli.threads);
+    // Engines read TRADEOFF_DRAFTS when they load; a value they cannot use stops here.
+    if let Err(e) = tradeoff_engine::drafts_from_env() {
+        eprintln!("{}", error_text(&e.into(), verbose));
+        return ExitCode::FAILURE;
+    }
     let weak = cli.allow_weak_sandbox;
     let res = match cli.cmd {
         Cmd::Models(c) => cmd::models::run_models(c),

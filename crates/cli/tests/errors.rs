@@ -88,3 +88,20 @@ fn verbose_puts_each_cause_on_its_own_line() {
     assert_eq!(lines[0], head);
     assert!(lines[1].starts_with("  caused by: "), "{lines:#?}");
 }
+
+#[test]
+fn a_draft_count_that_is_not_a_number_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(exe())
+        .args(["generate", "--model", "smollm2-135m", "--prompt", "hi"])
+        .env("TRADEOFF_DRAFTS", "eight")
+        .env("RUST_LOG", "error")
+        .env("TRADEOFF_HOME", dir.path())
+        .output()
+        .unwrap();
+    let line = one_line(&out);
+    assert!(
+        line.contains("TRADEOFF_DRAFTS=eight is not a whole number"),
+        "{line}"
+    );
+}

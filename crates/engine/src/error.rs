@@ -19,6 +19,9 @@ pub enum Error {
     Remote { url: String, msg: String },
     #[error("invalid request: {0}")]
     Request(String),
+    /// An environment variable the engine reads holds a value it cannot use.
+    #[error("{0}")]
+    Setting(String),
     /// A shared scheduler stopped or its forward pass failed: the request was not answered.
     #[error("engine stopped: {0}")]
     Stopped(String),

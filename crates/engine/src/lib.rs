@@ -26,7 +26,8 @@ pub use config::{Arch, Config};
 pub use error::{Error, Result};
 pub use inspect::{inspect, ModelInfo};
 pub use local::{
-    auto_batch, chat_template_of, resolve, LoadOptions, LocalEngine, ModelPath, TemplateParts,
+    auto_batch, chat_template_of, drafts_from_env, resolve, LoadOptions, LocalEngine, ModelPath,
+    TemplateParts,
 };
 pub use model::{Hook, KvCache, Linear, Model, Segment, Site};
 pub use remote::RemoteEngine;

@@ -38,12 +38,26 @@ impl Default for LoadOptions {
             max_batch: None,
             prefill_chunk: 512,
             dequantize: false,
-            // For comparisons: TRADEOFF_DRAFTS=0 turns drafts off.
-            drafts: std::env::var("TRADEOFF_DRAFTS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(8),
+            // A bad value is reported once by the binary (`drafts_from_env`), not here.
+            drafts: drafts_from_env().unwrap_or(DRAFTS),
         }
+    }
+}
+
+/// Draft tokens a greedy sequence may check per step unless `TRADEOFF_DRAFTS` says otherwise.
+pub const DRAFTS: usize = 8;
+
+/// Draft tokens per step from `TRADEOFF_DRAFTS` (for comparisons; 0 turns drafts off), else
+/// [`DRAFTS`].
+pub fn drafts_from_env() -> Result<usize> {
+    match std::env::var("TRADEOFF_DRAFTS") {
+        Err(_) => Ok(DRAFTS),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            Error::Setting(format!(
+                "TRADEOFF_DRAFTS={v} is not a whole number: set it to the draft tokens a \
+                 sequence may check per step (0 turns drafts off), or unset it"
+            ))
+        }),
     }
 }
 
