@@ -254,32 +254,71 @@ fn verify(path: &Path, file: &AssetFile) -> Result<()> {
 }
 
 /// A writer that hashes what passes through it, so a file written once need not be read
-/// back to be hashed.
+/// back to be hashed. The hashing runs on a thread of its own, in 1 MiB pieces, while the
+/// caller goes on writing: hashing a GGUF file cost as much as copying it to the page cache.
 pub struct Sha256Writer<W> {
     inner: W,
-    h: Sha256,
+    pending: Vec<u8>,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    hasher: std::thread::JoinHandle<Sha256>,
     written: u64,
 }
 
+/// Bytes handed to the hashing thread at a time.
+const HASH_PIECE: usize = 1 << 20;
+
 impl<W: std::io::Write> Sha256Writer<W> {
     pub fn new(inner: W) -> Self {
+        // A few pieces in flight: the writer waits when hashing falls behind.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let hasher = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for piece in rx {
+                h.update(&piece);
+            }
+            h
+        });
         Self {
             inner,
-            h: Sha256::new(),
+            pending: Vec::with_capacity(HASH_PIECE),
+            tx,
+            hasher,
             written: 0,
         }
     }
 
     /// The inner writer and the hex sha256 of everything written.
     pub fn finish(self) -> (W, String) {
-        (self.inner, hex::encode(self.h.finalize()))
+        let Self {
+            inner,
+            pending,
+            tx,
+            hasher,
+            ..
+        } = self;
+        // A send fails only if the hashing thread is gone, which join reports.
+        let _ = tx.send(pending);
+        drop(tx);
+        let h = hasher.join().expect("hashing bytes does not panic");
+        (inner, hex::encode(h.finalize()))
     }
 }
 
 impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(b)?;
-        self.h.update(&b[..n]);
+        let mut rest = &b[..n];
+        while !rest.is_empty() {
+            let take = rest.len().min(HASH_PIECE - self.pending.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == HASH_PIECE {
+                let piece = std::mem::replace(&mut self.pending, Vec::with_capacity(HASH_PIECE));
+                self.tx
+                    .send(piece)
+                    .map_err(|_| std::io::Error::other("the hashing thread stopped"))?;
+            }
+        }
         self.written += n as u64;
         Ok(n)
     }
@@ -353,4 +392,36 @@ pub fn sha256_cached(path: &Path) -> Result<String> {
 /// Hex sha256 of bytes.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hashing_writer_hashes_what_it_wrote_in_any_pieces() {
+        let data: Vec<u8> = (0..3 * HASH_PIECE + 12_345)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
+        // Pieces smaller than, equal to and larger than the hashing thread's.
+        for sizes in [
+            &[7usize, HASH_PIECE, 1, 2 * HASH_PIECE + 3][..],
+            &[usize::MAX],
+        ] {
+            let mut w = Sha256Writer::new(Vec::new());
+            let mut rest = &data[..];
+            for &n in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (a, b) = rest.split_at(n.min(rest.len()));
+                w.write_all(a).unwrap();
+                rest = b;
+            }
+            let (out, sha) = w.finish();
+            assert_eq!(out, data);
+            assert_eq!(sha, sha256_hex(&data), "{sizes:?}");
+        }
+        assert_eq!(Sha256Writer::new(Vec::new()).finish().1, sha256_hex(b""));
+    }
 }

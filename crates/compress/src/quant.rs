@@ -4,7 +4,8 @@
 
 use crate::recipe::{Mix, Recipe, TypeSpec};
 use crate::Result;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
+use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ8_0, GgmlType};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
 use rayon::prelude::*;
@@ -196,6 +197,10 @@ pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
     let data = qt.data()?;
     by_row_ranges(rows, k, dtype, |r0, n| {
         let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
+        let mut w = vec![0f32; n * k];
+        if src == GgmlDType::Q5_0 && crate::rtn_simd::dequantize_q5_0(part, &mut w) {
+            return Ok(w);
+        }
         let w = qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?;
         Ok(w.dequantize(&Device::Cpu)?
             .flatten_all()?
@@ -213,39 +218,73 @@ pub fn rtn(w: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
     by_row_ranges(rows, k, dtype, |r0, n| Ok(v[r0 * k..(r0 + n) * k].to_vec()))
 }
 
-/// A [rows, k] tensor quantized to `dtype` range of rows by range on all threads, `part(r0,
-/// n)` giving rows r0..r0+n in f32; the ranges' GGML bytes joined in order are the bytes one
-/// call over the whole tensor writes (blocks never span rows). Q8_0 and Q4_0 go through
-/// `rtn_simd` (the same bytes as candle's quantizers, tested).
+/// A [rows, k] tensor quantized to `dtype` a few rows at a time on all threads, `part(r0, n)`
+/// giving rows r0..r0+n in f32; each range's GGML bytes are written in place (blocks never
+/// span rows). Ranges hold under [`RANGE_BYTES`] of f32, so they stay in cache and their
+/// buffers are reused: a whole tensor's f32 copy was page-faulted in and out. Q8_0 and
+/// Q4_0 go through `rtn_simd` (the same bytes as candle's quantizers, tested).
 fn by_row_ranges(
     rows: usize,
     k: usize,
     dtype: GgmlDType,
     part: impl Fn(usize, usize) -> Result<Vec<f32>> + Sync,
 ) -> Result<QTensor> {
-    let step = rows.div_ceil(rayon::current_num_threads() * 4).max(1);
-    let parts = (0..rows)
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|r0| {
-            let n = step.min(rows - r0);
-            let w = part(r0, n)?;
-            if let Some(bytes) = crate::rtn_simd::quantize(dtype, &w) {
-                return Ok(bytes);
-            }
-            // A fresh tensor: candle's quantize reads a view's whole storage, not the view.
-            let w = Tensor::from_vec(w, (n, k), &Device::Cpu)?;
-            Ok(QTensor::quantize(&w, dtype)?.data()?.into_owned())
-        })
-        .collect::<Result<Vec<Vec<u8>>>>()?;
-    Ok(qtensor_from_ggml(
-        dtype,
-        &parts.concat(),
-        vec![rows, k],
-        &Device::Cpu,
-    )?)
+    let row_bytes = k / dtype.block_size() * dtype.type_size();
+    let step = (RANGE_BYTES / (4 * k)).max(1);
+    let fill = |bytes: &mut [u8]| {
+        bytes
+            .par_chunks_mut(step * row_bytes)
+            .enumerate()
+            .try_for_each(|(i, out)| {
+                let (r0, n) = (i * step, out.len() / row_bytes);
+                let w = part(r0, n)?;
+                if !crate::rtn_simd::quantize_into(dtype, &w, out) {
+                    // A fresh tensor: candle's quantize reads a view's whole storage.
+                    let w = Tensor::from_vec(w, (n, k), &Device::Cpu)?;
+                    out.copy_from_slice(&QTensor::quantize(&w, dtype)?.data()?);
+                }
+                Ok::<(), crate::Error>(())
+            })
+    };
+    match dtype {
+        GgmlDType::Q8_0 => in_place::<BlockQ8_0>(rows, k, fill),
+        GgmlDType::Q4_0 => in_place::<BlockQ4_0>(rows, k, fill),
+        _ => {
+            let mut bytes = vec![0u8; rows * row_bytes];
+            fill(&mut bytes)?;
+            Ok(qtensor_from_ggml(
+                dtype,
+                &bytes,
+                vec![rows, k],
+                &Device::Cpu,
+            )?)
+        }
+    }
 }
+
+/// A [rows, k] tensor of `T` blocks that `fill` writes as GGML bytes where they will stay
+/// (a byte buffer handed to candle would be copied once more).
+fn in_place<T: GgmlType + 'static>(
+    rows: usize,
+    k: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<QTensor> {
+    assert_eq!(
+        std::mem::size_of::<T>(),
+        T::DTYPE.type_size(),
+        "GGML block layout"
+    );
+    let mut blocks = vec![T::zeros(); rows * k / T::BLCK_SIZE];
+    let len = std::mem::size_of_val(blocks.as_slice());
+    // SAFETY: candle's Q8_0 and Q4_0 blocks are repr(C) f16 and byte arrays without padding
+    // (size checked above), valid for any bytes: candle reads files into them the same way.
+    fill(unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<u8>(), len) })?;
+    Ok(QTensor::new(QStorage::Cpu(Box::new(blocks)), (rows, k))?)
+}
+
+/// f32 bytes per range of rows that [`by_row_ranges`] quantizes at a time: within glibc's
+/// 128 KiB threshold for serving allocations from the heap rather than fresh pages.
+const RANGE_BYTES: usize = 96 << 10;
 
 /// The symmetric 32-wide formats whose grid GPTQ and the weighted search write directly.
 pub fn grid_supported(t: GgmlDType) -> bool {

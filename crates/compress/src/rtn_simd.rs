@@ -1,6 +1,7 @@
 //! Round-to-nearest Q8_0 and Q4_0 with AVX2: the bytes candle's `from_float` (and ggml's
-//! reference quantizers) write, computed with the same operations lane by lane. candle's
-//! scalar loops were the largest part of a requantization's time.
+//! reference quantizers) write, computed with the same operations lane by lane; and Q5_0
+//! dequantization (most tensors of the distributed Q4_K_M files), the values candle's
+//! `to_float` gives. candle's scalar loops were the largest part of a requantization's time.
 
 use candle_core::quantized::GgmlDType;
 use half::f16;
@@ -8,25 +9,49 @@ use half::f16;
 /// Writes one block's GGML bytes from 32 values.
 type BlockFn = unsafe fn(&[f32], &mut [u8]);
 
-/// GGML blocks of `x` (whole 32-element blocks) as `dtype`, or None where this CPU or type
-/// has no fast path (types other than Q8_0 and Q4_0).
-pub(crate) fn quantize(dtype: GgmlDType, x: &[f32]) -> Option<Vec<u8>> {
+/// Writes the GGML blocks of `x` (whole 32-element blocks) as `dtype` into `out` (their
+/// size); false where this CPU or type has no fast path (types other than Q8_0 and Q4_0).
+pub(crate) fn quantize_into(dtype: GgmlDType, x: &[f32], out: &mut [u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if x.len().is_multiple_of(32) && is_x86_feature_detected!("avx2") {
         let (bytes, f): (usize, BlockFn) = match dtype {
             GgmlDType::Q8_0 => (34, x86::q8_0),
             GgmlDType::Q4_0 => (18, x86::q4_0),
-            _ => return None,
+            _ => return false,
         };
-        let mut out = vec![0u8; x.len() / 32 * bytes];
+        assert_eq!(
+            out.len(),
+            x.len() / 32 * bytes,
+            "one block of output per 32 values"
+        );
         for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(bytes)) {
             // SAFETY: AVX2 was just detected; xb holds 32 values, ob one block.
             unsafe { f(xb, ob) };
         }
-        return Some(out);
+        return true;
     }
-    let _ = (dtype, x);
-    None
+    let _ = (dtype, x, out);
+    false
+}
+
+/// The f32 values of Q5_0 blocks `raw` into `out` (32 per block); false where this CPU has
+/// no fast path.
+pub(crate) fn dequantize_q5_0(raw: &[u8], out: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        assert_eq!(
+            raw.len() / 22 * 32,
+            out.len(),
+            "32 values per 22-byte block"
+        );
+        for (b, o) in raw.chunks_exact(22).zip(out.chunks_exact_mut(32)) {
+            // SAFETY: AVX2 was just detected; b is one block, o holds its 32 values.
+            unsafe { x86::q5_0_to_f32(b, o) };
+        }
+        return true;
+    }
+    let _ = (raw, out);
+    false
 }
 
 fn put_f16(out: &mut [u8], d: f32) {
@@ -36,6 +61,7 @@ fn put_f16(out: &mut [u8], d: f32) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::put_f16;
+    use half::f16;
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -110,6 +136,45 @@ mod x86 {
         _mm256_storeu_si256(out.as_mut_ptr().add(2) as *mut __m256i, bytes(q, true));
     }
 
+    /// candle's `BlockQ5_0::to_float`: element j is the low nibble of qs[j] with bit j of qh
+    /// as its fifth bit, less 16; element 16 + j the high nibble with bit 16 + j; each times d
+    /// (exact integers converted and multiplied once, as there).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn q5_0_to_f32(b: &[u8], out: &mut [f32]) {
+        let d = _mm256_set1_ps(f16::from_le_bytes([b[0], b[1]]).to_f32());
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let qs = _mm_loadu_si128(b.as_ptr().add(6) as *const __m128i);
+        let lo = _mm_and_si128(qs, _mm_set1_epi8(0x0f));
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), _mm_set1_epi8(0x0f));
+        let nibbles = _mm256_set_m128i(hi, lo);
+        // Byte j of the spread is 0xff where bit j of qh is set (ggml's bytes_from_bits_32).
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(qh as i32),
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        let bits = _mm256_cmpeq_epi8(
+            _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)),
+            _mm256_set1_epi64x(-1),
+        );
+        let q = _mm256_sub_epi8(
+            _mm256_or_si256(nibbles, _mm256_and_si256(bits, _mm256_set1_epi8(0x10))),
+            _mm256_set1_epi8(16),
+        );
+        let halves = [_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q)];
+        for (h, half) in halves.into_iter().enumerate() {
+            for (e, eights) in [half, _mm_srli_si128::<8>(half)].into_iter().enumerate() {
+                let v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eights));
+                let at = out.as_mut_ptr().add(16 * h + 8 * e);
+                _mm256_storeu_ps(at, _mm256_mul_ps(v, d));
+            }
+        }
+    }
+
     /// candle's `BlockQ4_0::from_float`: d = (the value of largest magnitude, first one) / -8,
     /// q = min(15, trunc(x / d + 8.5)), element j in the low nibble of byte j, 16 + j in the high.
     #[target_feature(enable = "avx2")]
@@ -176,8 +241,44 @@ mod tests {
                 .data()
                 .unwrap()
                 .into_owned();
-            let got = super::quantize(t, &x).expect("AVX2 on the test machines");
+            let mut got = vec![0u8; want.len()];
+            assert!(
+                super::quantize_into(t, &x, &mut got),
+                "AVX2 on the test machines"
+            );
             assert_eq!(got, want, "{t:?}");
         }
+    }
+
+    #[test]
+    fn q5_0_values_equal_candles() {
+        // Pseudo-random blocks: every high-bit and nibble pattern, finite scales.
+        let n = 256;
+        let mut raw: Vec<u8> = (0..n * 22)
+            .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        for b in raw.chunks_exact_mut(22) {
+            b[1] &= 0x3f; // a finite f16 scale
+        }
+        let want = candle_core::quantized::ggml_file::qtensor_from_ggml(
+            GgmlDType::Q5_0,
+            &raw,
+            vec![n, 32],
+            &Device::Cpu,
+        )
+        .unwrap()
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+        let mut got = vec![0f32; n * 32];
+        assert!(
+            super::dequantize_q5_0(&raw, &mut got),
+            "AVX2 on the test machines"
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
     }
 }
