@@ -351,11 +351,8 @@ impl Model {
     pub fn forward(&self, segs: &mut [Segment<'_>], hook: Option<&mut dyn Hook>) -> Result<Tensor> {
         let (x, rows) = self.final_hidden(segs, hook)?;
         let y = self.lm_head.forward_rows(&x, rows)?;
-        Ok(Tensor::from_vec(
-            y,
-            (rows, self.cfg.vocab_size),
-            &self.device,
-        )?)
+        let n = y.len() / rows;
+        Ok(Tensor::from_vec(y, (rows, n), &self.device)?)
     }
 
     /// [`Model::forward`]'s logits written into `logits` ([rows, vocab], row-major), which
