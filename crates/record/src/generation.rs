@@ -61,8 +61,9 @@ pub enum FinishReason {
 pub struct Timing {
     pub prompt_tokens: usize,
     /// Prompt tokens whose keys and values were copied from an earlier prompt that starts
-    /// the same way (a shared system prompt) instead of computed.
-    #[serde(default)]
+    /// the same way (a shared system prompt) instead of computed. Left out of records when 0,
+    /// so records written before it existed read back unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_tokens: usize,
     pub generated_tokens: usize,
     /// Time spent waiting before the request was first scheduled (batched engines).
@@ -82,6 +83,10 @@ impl Timing {
     pub fn decode_tok_s(&self) -> f64 {
         rate(self.generated_tokens.saturating_sub(1), self.decode_s)
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn rate(n: usize, s: f64) -> f64 {
