@@ -197,9 +197,11 @@ pub fn requantize(qt: &QTensor, dtype: GgmlDType) -> Result<QTensor> {
     let data = qt.data()?;
     by_row_ranges(rows, k, dtype, |r0, n| {
         let part = &data[r0 * row_bytes..(r0 + n) * row_bytes];
-        let mut w = vec![0f32; n * k];
-        if src == GgmlDType::Q5_0 && crate::rtn_simd::dequantize_q5_0(part, &mut w) {
-            return Ok(w);
+        if src == GgmlDType::Q5_0 {
+            let mut w = vec![0f32; n * k];
+            if crate::rtn_simd::dequantize_q5_0(part, &mut w) {
+                return Ok(w);
+            }
         }
         let w = qtensor_from_ggml(src, part, vec![n, k], &Device::Cpu)?;
         Ok(w.dequantize(&Device::Cpu)?
