@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
-use tradeoff_engine::gguf::Gguf;
+use tradeoff_engine::gguf::{Gguf, TensorSpec};
 use tradeoff_engine::{Config, LoadOptions, LocalEngine, ModelPath, Site};
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -243,9 +243,59 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     } else {
         None
     };
-    let names = g.tensor_names();
+    let renamed = |name: &str| match quant::layer_of(name) {
+        Some(l) => name.replacen(&format!("blk.{l}."), &format!("blk.{}.", renumber[&l]), 1),
+        None => name.to_string(),
+    };
+    // Every tensor's output type and shape, known before any is computed: the file's header
+    // goes out first and each tensor follows as soon as it is made.
+    let names: Vec<String> = g
+        .tensor_names()
+        .into_iter()
+        .filter(|n| !quant::layer_of(n).is_some_and(|l| dropped.contains(&l)))
+        .collect();
+    let specs: Vec<TensorSpec> = names
+        .iter()
+        .map(|name| {
+            let info = &g.content.tensor_infos[name];
+            let dims = info.shape.dims().to_vec();
+            TensorSpec {
+                name: renamed(name),
+                dtype: target_of(name, &dims, info.ggml_dtype),
+                dims,
+            }
+        })
+        .collect();
+    let mut n_params = 0u64;
+    let mut data_bytes = 0u64;
+    for s in &specs {
+        let elems: usize = s.dims.iter().product();
+        n_params += elems as u64;
+        data_bytes += (elems / s.dtype.block_size() * s.dtype.type_size()) as u64;
+    }
+    let mut metadata: Vec<(String, Value)> = g
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut set = |k: String, v: Value| {
+        metadata.retain(|(key, _)| *key != k);
+        metadata.push((k, v));
+    };
+    if let Some(ft) = quant::file_type(r.type_spec()) {
+        set("general.file_type".into(), Value::U32(ft));
+    }
+    set("tradeoff.recipe".into(), Value::String(r.to_toml()));
+    if !dropped.is_empty() {
+        set(
+            format!("{}.block_count", cfg.arch.name()),
+            Value::U32((cfg.n_layer - dropped.len()) as u32),
+        );
+    }
+    let model_path = opts.out_dir.join("model.gguf");
+    let mut writer = tradeoff_engine::gguf::Writer::create(&model_path, &metadata, specs)?;
     opts.progress.stage("tensors", names.len() as u64);
-    let mut out: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     let mut tensor_types = BTreeMap::new();
     let mut fallbacks = Vec::new();
     let (mut pruned_total, mut pruned_nonzero) = obs_done
@@ -253,14 +303,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         .map_or((0, 0), |d| (d.pruned_total, d.pruned_nonzero));
     for name in names {
         let layer = quant::layer_of(&name);
-        if layer.is_some_and(|l| dropped.contains(&l)) {
-            opts.progress.inc(1);
-            continue;
-        }
-        let new_name = match layer {
-            Some(l) => name.replacen(&format!("blk.{l}."), &format!("blk.{}.", renumber[&l]), 1),
-            None => name.clone(),
-        };
+        let new_name = renamed(&name);
         let qt = g.tensor(&name, &Device::Cpu)?;
         let dims = qt.shape().dims().to_vec();
         let choice = quant::choose(
@@ -336,43 +379,13 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
             }
         };
         tensor_types.insert(new_name.clone(), recipe::type_name(new.dtype()));
-        out.push((new_name, new));
+        writer.tensor(&new_name, new)?;
         opts.progress.inc(1);
     }
     opts.progress.finish();
+    let artifact_sha256 = writer.finish()?;
     tracing::info!("tensors done at {:.1} s", t0.elapsed().as_secs_f64());
 
-    let mut metadata: Vec<(String, Value)> = g
-        .content
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut set = |k: String, v: Value| {
-        metadata.retain(|(key, _)| *key != k);
-        metadata.push((k, v));
-    };
-    if let Some(ft) = quant::file_type(r.type_spec()) {
-        set("general.file_type".into(), Value::U32(ft));
-    }
-    set("tradeoff.recipe".into(), Value::String(r.to_toml()));
-    if !dropped.is_empty() {
-        set(
-            format!("{}.block_count", cfg.arch.name()),
-            Value::U32((cfg.n_layer - dropped.len()) as u32),
-        );
-    }
-    let model_path = opts.out_dir.join("model.gguf");
-    let artifact_sha256 = tradeoff_engine::gguf::write(&model_path, &metadata, &out)?;
-
-    let mut n_params = 0u64;
-    let mut data_bytes = 0u64;
-    for (_, t) in &out {
-        let elems = t.shape().elem_count();
-        n_params += elems as u64;
-        data_bytes += (elems / t.dtype().block_size() * t.dtype().type_size()) as u64;
-    }
-    drop(out);
     let (nonzero_fraction, zstd_size_bytes) = if pruned_total > 0 {
         notes.push(
             "zeros save nothing in dense GGML kernels: the file is as large and as fast as the \

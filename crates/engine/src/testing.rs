@@ -205,7 +205,7 @@ pub fn write_tiny_gguf(path: &Path, s: &TinySpec) -> Result<()> {
             Ok((name, QTensor::quantize(&t, dtype)?))
         })
         .collect::<Result<Vec<_>>>()?;
-    crate::gguf::write(path, &tiny_metadata(s), &tensors).map(|_| ())
+    crate::gguf::write(path, &tiny_metadata(s), tensors).map(|_| ())
 }
 
 /// Undoes llama.cpp's q/k row permutation (GGUF rope layout → Hugging Face layout).

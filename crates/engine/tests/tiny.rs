@@ -523,20 +523,22 @@ fn bad_model_files_give_one_clear_error() {
 
     // A model without one of its tensors, and one of an unknown architecture.
     let spec = TinySpec::new(Arch::Llama);
-    let tensors: Vec<_> = tradeoff_engine::testing::tiny_tensors(&spec)
-        .unwrap()
-        .into_iter()
-        .filter(|(n, _)| n != "blk.1.ffn_up.weight")
-        .map(|(n, t)| {
-            (
-                n,
-                candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap(),
-            )
-        })
-        .collect();
+    let tensors = || -> Vec<_> {
+        tradeoff_engine::testing::tiny_tensors(&spec)
+            .unwrap()
+            .into_iter()
+            .filter(|(n, _)| n != "blk.1.ffn_up.weight")
+            .map(|(n, t)| {
+                (
+                    n,
+                    candle_core::quantized::QTensor::quantize(&t, GgmlDType::F32).unwrap(),
+                )
+            })
+            .collect()
+    };
     let md = tradeoff_engine::testing::tiny_metadata(&spec);
     let p = dir.path().join("missing-tensor.gguf");
-    tradeoff_engine::gguf::write(&p, &md, &tensors).unwrap();
+    tradeoff_engine::gguf::write(&p, &md, tensors()).unwrap();
     let m = load(&p);
     assert!(
         m.contains("missing-tensor.gguf") && m.contains("blk.1.ffn_up.weight"),
@@ -546,7 +548,7 @@ fn bad_model_files_give_one_clear_error() {
     let mut md = md;
     md[0].1 = candle_core::quantized::gguf_file::Value::String("mamba".into());
     let p = dir.path().join("arch.gguf");
-    tradeoff_engine::gguf::write(&p, &md, &tensors).unwrap();
+    tradeoff_engine::gguf::write(&p, &md, tensors()).unwrap();
     let m = load(&p);
     assert!(
         m.contains("arch.gguf") && m.contains("unsupported architecture 'mamba'"),

@@ -52,7 +52,7 @@ pub fn merge_to_gguf(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     metadata.extend(meta.iter().cloned());
-    tradeoff_engine::gguf::write(out, &metadata, &tensors)?;
+    tradeoff_engine::gguf::write(out, &metadata, tensors)?;
     Ok(types)
 }
 
