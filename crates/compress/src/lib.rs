@@ -273,26 +273,7 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
         n_params += elems as u64;
         data_bytes += (elems / s.dtype.block_size() * s.dtype.type_size()) as u64;
     }
-    let mut metadata: Vec<(String, Value)> = g
-        .content
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut set = |k: String, v: Value| {
-        metadata.retain(|(key, _)| *key != k);
-        metadata.push((k, v));
-    };
-    if let Some(ft) = quant::file_type(r.type_spec()) {
-        set("general.file_type".into(), Value::U32(ft));
-    }
-    set("tradeoff.recipe".into(), Value::String(r.to_toml()));
-    if !dropped.is_empty() {
-        set(
-            format!("{}.block_count", cfg.arch.name()),
-            Value::U32((cfg.n_layer - dropped.len()) as u32),
-        );
-    }
+    let metadata = output_metadata(&g, r, &cfg, dropped.len());
     let model_path = opts.out_dir.join("model.gguf");
     let mut writer = tradeoff_engine::gguf::Writer::create(&model_path, &metadata, specs)?;
     opts.progress.stage("tensors", names.len() as u64);
@@ -347,32 +328,21 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
                     weighted(&w, &dims, target, &imp)?
                 }
                 (m, Some(_), _) if prunes => {
-                    let sp = r.sparsity().expect("validated");
-                    let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
-                    let n = *dims.last().expect("2-D");
-                    match (m, stats.as_ref()) {
-                        (Method::Magnitude, _) => prune::prune_by_score(&mut wv, n, sp, None),
-                        (Method::Wanda, Some(s)) => {
-                            let norms: Vec<f32> = s
-                                .mean_sq(key.0, key.1)
+                    let norms = match (m, stats.as_ref()) {
+                        (Method::Magnitude, _) => None,
+                        (Method::Wanda, Some(s)) => Some(
+                            s.mean_sq(key.0, key.1)
                                 .ok_or_else(|| need("activations"))?
                                 .iter()
                                 .map(|m| m.sqrt())
-                                .collect();
-                            prune::prune_by_score(&mut wv, n, sp, Some(&norms));
-                        }
+                                .collect::<Vec<f32>>(),
+                        ),
                         _ => return Err(need("data")),
-                    }
-                    let q = quant::rtn(
-                        &Tensor::from_vec(wv, dims.as_slice(), &Device::Cpu)?,
-                        target,
-                    )?;
-                    let back = q
-                        .dequantize(&Device::Cpu)?
-                        .flatten_all()?
-                        .to_vec1::<f32>()?;
-                    pruned_total += back.len() as u64;
-                    pruned_nonzero += back.iter().filter(|v| **v != 0.0).count() as u64;
+                    };
+                    let sp = r.sparsity().expect("validated");
+                    let (q, total, nonzero) = pruned(&w, &dims, sp, norms.as_deref(), target)?;
+                    pruned_total += total;
+                    pruned_nonzero += nonzero;
                     q
                 }
                 _ => quant::rtn(&w, target)?,
@@ -446,6 +416,53 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     };
     m.save(opts.out_dir)?;
     Ok(m)
+}
+
+/// The source's metadata with what the recipe changes: file type, the recipe itself, and the
+/// block count when layers were dropped.
+fn output_metadata(g: &Gguf, r: &Recipe, cfg: &Config, dropped: usize) -> Vec<(String, Value)> {
+    let mut metadata: Vec<(String, Value)> = g
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut set = |k: String, v: Value| {
+        metadata.retain(|(key, _)| *key != k);
+        metadata.push((k, v));
+    };
+    if let Some(ft) = quant::file_type(r.type_spec()) {
+        set("general.file_type".into(), Value::U32(ft));
+    }
+    set("tradeoff.recipe".into(), Value::String(r.to_toml()));
+    if dropped > 0 {
+        set(
+            format!("{}.block_count", cfg.arch.name()),
+            Value::U32((cfg.n_layer - dropped) as u32),
+        );
+    }
+    metadata
+}
+
+/// A weight pruned to sparsity `sp` by magnitude, or by Wanda's score when input norms are
+/// given, then rounded to `t`; with the weights counted and those left nonzero.
+fn pruned(
+    w: &Tensor,
+    dims: &[usize],
+    sp: recipe::Sparsity,
+    norms: Option<&[f32]>,
+    t: GgmlDType,
+) -> Result<(QTensor, u64, u64)> {
+    let mut wv = w.flatten_all()?.to_vec1::<f32>()?;
+    let n = *dims.last().expect("2-D");
+    prune::prune_by_score(&mut wv, n, sp, norms);
+    let q = quant::rtn(&Tensor::from_vec(wv, dims, &Device::Cpu)?, t)?;
+    let back = q
+        .dequantize(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let nonzero = back.iter().filter(|v| **v != 0.0).count() as u64;
+    Ok((q, back.len() as u64, nonzero))
 }
 
 /// Importance-weighted quantization: candle's for k-quants, ours for the 32-wide grids.
