@@ -101,6 +101,7 @@ fn write_study(path: &Path, he: &dyn Benchmark) {
                     exec_s: Some(0.1),
                     gen_s: Some(1.0),
                     completion: Some(code),
+                    cases: None,
                 },
             )
             .unwrap();

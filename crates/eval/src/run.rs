@@ -522,6 +522,7 @@ impl<'a> Evaluator<'a> {
             score: None,
             tokens: job.tokens,
             finish: job.finish,
+            cases: None,
         };
         let solution = match job.solution {
             Ok(s) => s,
@@ -538,6 +539,7 @@ impl<'a> Evaluator<'a> {
                 o.detail = r.detail;
                 o.exec_s = r.exec_s;
                 o.cpu_s = r.cpu_s;
+                o.cases = r.cases;
             }
             Scoring::Reference { metric } => match (
                 self.scorer.or_else(|| self.bench.scorer()),
@@ -559,6 +561,43 @@ impl<'a> Evaluator<'a> {
         }
         o.program = solution;
         o
+    }
+
+    /// The case outcomes of each selected problem's [`Benchmark::before`] solution, run on
+    /// `opts.jobs` threads; None where the benchmark has none or the run reported no cases.
+    fn before_cases(&self, sel: &[usize], limits: &[f64]) -> Vec<Option<String>> {
+        let todo: Vec<(usize, String, f64)> = sel
+            .iter()
+            .zip(limits)
+            .enumerate()
+            .filter_map(|(pos, (&i, &limit))| Some((pos, self.bench.before(i)?, limit)))
+            .collect();
+        let mut out = vec![None; sel.len()];
+        if todo.is_empty() {
+            return out;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..self.opts.jobs.clamp(1, todo.len()) {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((pos, solution, limit)) = todo.get(k) else {
+                        break;
+                    };
+                    let r = self
+                        .exec
+                        .run(&self.bench.program(sel[*pos], solution), *limit);
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((*pos, r.cases));
+                });
+            }
+        });
+        for (pos, cases) in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            out[pos] = cases;
+        }
+        out
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -623,22 +662,22 @@ impl<'a> Evaluator<'a> {
                         passk::mean(&v)
                     })
                     .collect();
-                // Scores lie in [0, 1]: where every resample gives the same mean (all 0 or
-                // all 1), Wilson's interval for that rate keeps the uncertainty visible.
-                let ci = match passk::bootstrap_ci(&per, self.opts.bootstrap, self.opts.seed) {
-                    Some((lo, hi)) if hi > lo => Some((lo, hi)),
-                    _ => passk::wilson_score(passk::mean(&per), per.len()),
-                };
                 vec![Metric {
-                    ci95: ci,
+                    ci95: passk::rate_ci(&per, self.opts.bootstrap, self.opts.seed),
                     n: Some(per.len()),
                     ..Metric::new(metric.clone(), passk::mean(&per), true)
                 }]
             }
         };
         // Benchmark-specific measures beyond pass@k (QuixBugs' exact_fix, CodeXGLUE's BLEU).
-        let extra =
-            crate::bench::extra_metrics(self.bench, &problems, self.opts.bootstrap, self.opts.seed);
+        let before = self.before_cases(sel, &limits);
+        let extra = crate::bench::extra_metrics(
+            self.bench,
+            &problems,
+            &before,
+            self.opts.bootstrap,
+            self.opts.seed,
+        );
         let metrics = [metrics, extra].concat();
         let sandbox = match scoring {
             Scoring::Execution => {
@@ -714,5 +753,6 @@ fn missing_sample() -> SampleOutcome {
         score: None,
         tokens: None,
         finish: None,
+        cases: None,
     }
 }

@@ -97,6 +97,24 @@ fn canonical(lang: Language) {
     assert_eq!(r.metric("pass@1").unwrap().value, 1.0);
     let exact = r.metric("exact_fix").expect("exact_fix reported");
     assert_eq!((exact.value, exact.n), (1.0, Some(PROGRAMS)));
+    // Every case ran and passed, as reported one by one; a reference fix never regresses
+    // (the buggy programs ran once each for the comparison), and the rate of 0 keeps an
+    // interval.
+    for p in &r.problems {
+        let i = b.index_of(&p.task_id).unwrap();
+        let all = "P".repeat(b.cases(i).0);
+        assert_eq!(
+            p.samples[0].cases.as_deref(),
+            Some(all.as_str()),
+            "{}",
+            p.task_id
+        );
+    }
+    let regression = r.metric("regression").expect("regression reported");
+    assert_eq!((regression.value, regression.n), (0.0, Some(PROGRAMS)));
+    assert!(!regression.higher_is_better);
+    let (lo, hi) = regression.ci95.unwrap();
+    assert!(lo == 0.0 && hi > 0.05, "{:?}", regression.ci95);
 }
 
 /// The buggy programs as answers: all fail (or time out), except the listed ones.
@@ -110,9 +128,20 @@ fn buggy(lang: Language, passing: &[&str]) {
     let outcomes = run_all(&e, programs, 3.0);
     let mut passed = Vec::new();
     let mut by_status = std::collections::BTreeMap::new();
+    let (mut cases_passed, mut with_a_pass) = (0, 0);
     for (i, o) in outcomes.iter().enumerate() {
         assert_ne!(o.status, Status::InfraError, "{}: {o:?}", b.task_id(i));
         assert_ne!(o.status, Status::CompileError, "{}: {o:?}", b.task_id(i));
+        // Cases are reported up to where the run stopped (a loop stops it for good).
+        let cases = o.cases.as_deref().unwrap_or("");
+        assert!(cases.len() <= b.cases(i).0, "{}: {cases}", b.task_id(i));
+        assert!(
+            o.status == Status::Timeout || cases.len() == b.cases(i).0,
+            "{}: {o:?}",
+            b.task_id(i)
+        );
+        cases_passed += cases.matches('P').count();
+        with_a_pass += usize::from(cases.contains('P'));
         *by_status.entry(o.status).or_insert(0) += 1;
         let detail = o.detail.as_deref().unwrap_or("");
         eprintln!("{} buggy: {:?} {detail}", b.task_id(i), o.status);
@@ -122,7 +151,13 @@ fn buggy(lang: Language, passing: &[&str]) {
         // A buggy program is never the exact fix.
         assert!(!b.is_exact_fix(i, b.buggy(i)), "{}", b.task_id(i));
     }
-    eprintln!("{}: buggy programs by status: {by_status:?}", b.name());
+    eprintln!(
+        "{}: buggy programs by status: {by_status:?}; {with_a_pass} pass some case, \
+         {cases_passed} cases passed in all",
+        b.name()
+    );
+    // The regression rate needs cases a buggy program passes.
+    assert!(with_a_pass >= 10, "{with_a_pass}");
     assert_eq!(passed, passing, "buggy programs that pass their tests");
 }
 
@@ -167,7 +202,11 @@ fn python_wrong_fix_fails_and_a_loop_times_out() {
     let wrong = "def gcd(a, b):\n    return a % b if b else a";
     let o = run(&b, &e, "gcd", wrong, 5.0);
     assert_eq!(o.status, Status::Fail, "{o:?}");
-    assert!(o.detail.unwrap().starts_with("assert gcd("));
+    assert!(o.detail.as_deref().unwrap().starts_with("assert gcd("));
+    // Every case ran: some pass, some fail, each reported.
+    let cases = o.cases.unwrap();
+    assert_eq!(cases.len(), b.cases(i).0);
+    assert!(cases.contains('P') && cases.contains('F'), "{cases}");
     // The buggy bitcount (`n ^= n - 1`) never ends: killed at the CPU limit.
     let bitcount = b.index_of("bitcount").unwrap();
     let sol = b.solution(bitcount, Style::Instruct, b.buggy(bitcount));
@@ -220,6 +259,12 @@ fn java_wrong_fix_fails_and_a_loop_times_out() {
     let wrong = fixed.replace("gcd(b, a%b)", "b + 1");
     let o = run(&b, &e, "GCD", &wrong, 10.0);
     assert_eq!(o.status, Status::Fail, "{o:?}");
+    // Every test method ran and was reported; the first failure is the run's.
+    assert_eq!(
+        o.cases.as_deref().map(str::len),
+        Some(b.cases(i).0),
+        "{o:?}"
+    );
     let detail = o.detail.unwrap();
     assert!(
         detail.contains("AssertionError: test_0: expected:<"),

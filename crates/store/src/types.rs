@@ -309,6 +309,9 @@ pub struct SampleRow {
     /// Generation time of the request that produced it.
     pub gen_s: Option<f64>,
     pub completion: Option<String>,
+    /// Each test case's outcome, where the tests report them (`SampleOutcome::cases`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<String>,
 }
 
 impl SampleRow {
@@ -323,6 +326,7 @@ impl SampleRow {
             exec_s: o.exec_s,
             gen_s,
             completion: Some(o.completion.clone()),
+            cases: o.cases.clone(),
         }
     }
 }

@@ -57,6 +57,7 @@ fn sample(task: &str, i: u32, passed: bool) -> SampleRow {
         exec_s: Some(0.1),
         gen_s: Some(1.5),
         completion: Some("return 1".into()),
+        cases: None,
     }
 }
 
@@ -95,7 +96,10 @@ fn round_trip() {
         ("HumanEval/1", false),
         ("HumanEval/2", true),
     ] {
-        assert!(st.add_sample(id, &sample(t, 0, p)).unwrap());
+        let mut s = sample(t, 0, p);
+        // Per-case outcomes where the tests report them.
+        s.cases = (!p).then(|| "PF?".to_string());
+        assert!(st.add_sample(id, &s).unwrap());
     }
     let m = vec![pass1(2.0 / 3.0), Metric::new("nan_metric", f64::NAN, false)];
     st.finish_result(id, &m, &json!({"benchmark": "humaneval", "n": 1}))
@@ -138,7 +142,10 @@ fn round_trip() {
     assert!(!res.reused);
     let samples = st.samples(res.id).unwrap();
     assert_eq!(samples.len(), 3);
-    assert_eq!(samples[1], sample("HumanEval/1", 0, false));
+    let mut failed = sample("HumanEval/1", 0, false);
+    failed.cases = Some("PF?".into());
+    assert_eq!(samples[1], failed);
+    assert_eq!(samples[0], sample("HumanEval/0", 0, true));
     assert_eq!(
         st.record(res.id).unwrap().unwrap()["benchmark"],
         "humaneval"

@@ -33,7 +33,7 @@ pub struct ResultInputs {
     /// sha256; a served variant: its URL, model id, chat template and listing), benchmark or
     /// measurement, data set and sha256, prompt template, generation parameters, seed, n, k,
     /// and `params`: a benchmark's problem limit, prompt style and split; quality's options
-    /// and baseline; perf's options and threads.
+    /// and baseline; perf's options and threads; a benchmark's scoring version above 1.
     pub measured: ResultSpec,
     /// [`RESULTS_VERSION`] when made by this build.
     pub results_version: u32,
@@ -226,6 +226,10 @@ mod tests {
             (
                 "split",
                 Box::new(|r| r.measured.params["split"] = json!("test")),
+            ),
+            (
+                "benchmark's scoring version",
+                Box::new(|r| r.measured.params["scoring_version"] = json!(2)),
             ),
             (
                 "results version",

@@ -677,6 +677,10 @@ impl Sweep<'_> {
         inputs.measured.k = ks.clone();
         inputs.measured.params =
             json!({ "limit": e.limit, "style": e.style, "split": bench.split() });
+        // Version 1 stays out of the key: results stored before versions existed keep theirs.
+        if bench.scoring_version() != 1 {
+            inputs.measured.params["scoring_version"] = json!(bench.scoring_version());
+        }
         inputs.kernels = kernels_of(b);
         if executed {
             let exec = self.exec.as_ref().expect("created above");
@@ -811,6 +815,7 @@ impl Sweep<'_> {
                     score: None,
                     tokens: r.tokens.map(|t| t as usize),
                     finish: None,
+                    cases: r.cases.clone(),
                 })
                 .collect();
             out.insert(

@@ -122,10 +122,27 @@ pub trait Benchmark: Send + Sync {
     fn index_of(&self, task_id: &str) -> Option<usize> {
         (0..self.len()).find(|&i| self.task_id(i) == task_id)
     }
-    /// Measures beyond pass@k computed from the scored problems: (metric name, one value in
-    /// [0, 1] per problem), reported as the mean over problems with a bootstrap interval
-    /// (e.g. QuixBugs' `exact_fix`). None by default.
-    fn extra_measures(&self, _problems: &[ProblemOutcome]) -> Vec<(String, Vec<f64>)> {
+    /// Version of how this benchmark turns answers into outcomes and metrics (its tests,
+    /// their harness, its measures): raised when they change, so cached results made the old
+    /// way are recomputed. 1 by default.
+    fn scoring_version(&self) -> u32 {
+        1
+    }
+    /// A solution each sample is compared with case by case (QuixBugs: the buggy program, for
+    /// the regression rate). It is run once per problem scored, and its case outcomes
+    /// ([`crate::exec::Outcome::cases`]) reach [`Benchmark::extra_measures`]. None by default.
+    fn before(&self, _i: usize) -> Option<String> {
+        None
+    }
+    /// Measures beyond pass@k computed from the scored problems and, for each, the case
+    /// outcomes of its [`Benchmark::before`] solution, reported as the mean over problems with
+    /// a bootstrap interval (Wilson's where the bootstrap collapses), e.g. QuixBugs'
+    /// `exact_fix`. None by default.
+    fn extra_measures(
+        &self,
+        _problems: &[ProblemOutcome],
+        _before: &[Option<String>],
+    ) -> Vec<Measure> {
         Vec::new()
     }
     /// Corpus-level measures that are not means over problems (CodeXGLUE's BLEU and
@@ -141,21 +158,34 @@ pub trait Benchmark: Send + Sync {
     }
 }
 
+/// A rate measured on each problem: one value in [0, 1] per problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    pub name: String,
+    pub per_problem: Vec<f64>,
+    pub higher_is_better: bool,
+}
+
 /// The benchmark's [`Benchmark::extra_measures`] as metrics (mean over problems, bootstrap
 /// CI), then its [`Benchmark::corpus_metrics`].
 pub(crate) fn extra_metrics(
     bench: &dyn Benchmark,
     problems: &[ProblemOutcome],
+    before: &[Option<String>],
     bootstrap: usize,
     seed: u64,
 ) -> Vec<Metric> {
     let means = bench
-        .extra_measures(problems)
+        .extra_measures(problems, before)
         .into_iter()
-        .map(|(name, per)| Metric {
-            ci95: crate::passk::bootstrap_ci(&per, bootstrap, seed),
-            n: Some(per.len()),
-            ..Metric::new(name, crate::passk::mean(&per), true)
+        .map(|m| Metric {
+            ci95: crate::passk::rate_ci(&m.per_problem, bootstrap, seed),
+            n: Some(m.per_problem.len()),
+            ..Metric::new(
+                m.name,
+                crate::passk::mean(&m.per_problem),
+                m.higher_is_better,
+            )
         });
     means
         .chain(bench.corpus_metrics(problems, bootstrap, seed))

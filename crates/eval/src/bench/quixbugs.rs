@@ -13,6 +13,10 @@
 //! `node.py`'s `Node`) are appended with the imports removed, and each `test*` function is
 //! called in order.
 //!
+//! Every case runs, as pytest runs them all, and is reported to the harness on its own; the
+//! first failure is raised again at the end, so the run ends as it would at that case. The
+//! regression rate compares a repair's cases with the buggy program's (run once per problem).
+//!
 //! Java: the JUnit 4 tests (`java_testcases/junit/*_TEST.java`) are translated into plain Java
 //! run by the harness's `Problem.main`: a fresh test-class instance per test method (as JUnit
 //! makes one), `@Ignore`d methods left out, `org.junit.Assert.assertEquals` replaced by a
@@ -22,7 +26,7 @@
 //! `QuixFixOracleHelper` appended. (JUnit itself is not run: the executor's class path holds
 //! only its own support classes.)
 
-use super::{Benchmark, Language, Program};
+use super::{Benchmark, Language, Measure, Program};
 use crate::error::{io_err, Error, Result};
 use crate::prompt::{self, Prompt, Style};
 use crate::record::{DatasetRef, ProblemOutcome};
@@ -234,22 +238,30 @@ impl QuixBugs {
             }
         }
         let header: String = imports.iter().map(|i| format!("{i}\n")).collect();
+        // Every test method runs and is reported; the first failure is thrown at the end.
         let calls: String = it
             .test_methods
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(n, m)| {
                 format!(
-                    "        TradeoffAssert.test = \"{m}\";\n        new {}_TEST().{m}();\n",
-                    it.class
+                    "        try {{\n            TradeoffAssert.test = \"{m}\";\n            \
+                     new {}_TEST().{m}();\n            TradeoffMain.reportCase({}, true);\n        \
+                     }} catch (Throwable e) {{\n            TradeoffMain.reportCase({}, false);\n            \
+                     if (first == null) first = e;\n        }}\n",
+                    it.class,
+                    n + 1,
+                    n + 1
                 )
             })
             .collect();
         let mut tests = format!("\n{}\n{JAVA_ASSERT}\n{}\n", self.java_helpers, it.tests);
         tests.push_str(
-            "class Problem {\n    public static void main(String[] args) throws Exception {\n",
+            "class Problem {\n    public static void main(String[] args) throws Throwable {\n        \
+             Throwable first = null;\n",
         );
         tests.push_str(&calls);
-        tests.push_str("    }\n}\n");
+        tests.push_str("        if (first != null) throw first;\n    }\n}\n");
         Program {
             language: Language::Java,
             solution: format!("{header}\n{}\n", body.trim_end()),
@@ -336,13 +348,32 @@ fn python_item(files: &mut FileLog, program: &str, buggy: String, fixed: String)
     }))
 }
 
+/// Runs each case, reports it (`_tradeoff_case` is the harness's) and keeps the first failure.
+const PY_CASES: &str = "_tradeoff_first = None
+def _tradeoff_check(n, case):
+    global _tradeoff_first
+    try:
+        case()
+    except BaseException as e:
+        _tradeoff_case(n, False)
+        if _tradeoff_first is None:
+            _tradeoff_first = e
+    else:
+        _tradeoff_case(n, True)
+";
+
+/// Ends the run as its first failing case did.
+const PY_CASES_END: &str = "if _tradeoff_first is not None:
+    raise _tradeoff_first
+";
+
 /// One `assert` per JSON case, as the program's pytest file checks it.
 fn python_json_tests(
     program: &str,
     text: &str,
     path: &Path,
 ) -> Result<(String, usize, Vec<String>)> {
-    let mut out = format!("\n\n# QuixBugs tests: json_testcases/{program}.json\n");
+    let mut out = format!("\n\n# QuixBugs tests: json_testcases/{program}.json\n{PY_CASES}");
     let (mut cases, mut skipped) = (0, Vec::new());
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -399,10 +430,12 @@ fn python_json_tests(
             }
             _ => format!("assert {call} == {}", py_literal(expected)),
         };
-        out.push_str(&check);
-        out.push('\n');
         cases += 1;
+        out.push_str(&format!(
+            "def _tradeoff_t{cases}():\n    {check}\n_tradeoff_check({cases}, _tradeoff_t{cases})\n"
+        ));
     }
+    out.push_str(PY_CASES_END);
     Ok((out, cases, skipped))
 }
 
@@ -448,9 +481,11 @@ fn python_graph_tests(text: &str, node: &str, rel: &str) -> Option<(String, usiz
     }
     out.push_str(body.trim());
     out.push_str("\n\n");
-    for t in &tests {
-        out.push_str(&format!("{t}()\n"));
+    out.push_str(PY_CASES);
+    for (n, t) in tests.iter().enumerate() {
+        out.push_str(&format!("_tradeoff_check({}, {t})\n", n + 1));
     }
+    out.push_str(PY_CASES_END);
     Some((out, tests.len()))
 }
 
@@ -1179,9 +1214,45 @@ impl Benchmark for QuixBugs {
             .position(|it| it.program.eq_ignore_ascii_case(name))
     }
 
+    /// 2: every case runs and is reported (the regression rate); `exact_fix`'s interval is
+    /// Wilson's where the bootstrap collapses.
+    fn scoring_version(&self) -> u32 {
+        2
+    }
+
+    fn before(&self, i: usize) -> Option<String> {
+        Some(self.items[i].buggy.clone())
+    }
+
     /// `exact_fix`: the share of a problem's samples that make the reference fix (see
-    /// [`QuixBugs::is_exact_fix`]), averaged over problems.
-    fn extra_measures(&self, problems: &[ProblemOutcome]) -> Vec<(String, Vec<f64>)> {
+    /// [`QuixBugs::is_exact_fix`]), averaged over problems. `regression`: the share of a
+    /// problem's samples (harness faults left out) that fail a test case the buggy program
+    /// passes, averaged over problems (a case not reached, or a program that does not
+    /// compile, passes none).
+    fn extra_measures(
+        &self,
+        problems: &[ProblemOutcome],
+        before: &[Option<String>],
+    ) -> Vec<Measure> {
+        let regression: Vec<f64> = problems
+            .iter()
+            .zip(before)
+            .filter_map(|(p, before)| {
+                let ran: Vec<_> = p
+                    .samples
+                    .iter()
+                    .filter(|s| s.status != crate::record::Status::InfraError)
+                    .collect();
+                if ran.is_empty() {
+                    return None;
+                }
+                let broke = ran
+                    .iter()
+                    .filter(|s| regressed(before.as_deref(), s.cases.as_deref()))
+                    .count();
+                Some(broke as f64 / ran.len() as f64)
+            })
+            .collect();
         let per: Vec<f64> = problems
             .iter()
             .filter(|p| !p.samples.is_empty())
@@ -1195,8 +1266,29 @@ impl Benchmark for QuixBugs {
                 Some(exact as f64 / p.samples.len() as f64)
             })
             .collect();
-        vec![("exact_fix".to_string(), per)]
+        vec![
+            Measure {
+                name: "exact_fix".into(),
+                per_problem: per,
+                higher_is_better: true,
+            },
+            Measure {
+                name: "regression".into(),
+                per_problem: regression,
+                higher_is_better: false,
+            },
+        ]
     }
+}
+
+/// Whether a sample with case outcomes `after` fails a case that `before` passes.
+fn regressed(before: Option<&str>, after: Option<&str>) -> bool {
+    let after = after.unwrap_or("").as_bytes();
+    before
+        .unwrap_or("")
+        .bytes()
+        .enumerate()
+        .any(|(j, b)| b == b'P' && after.get(j) != Some(&b'P'))
 }
 
 #[cfg(test)]
@@ -1229,10 +1321,19 @@ mod tests {
         let text = "[[127], 7]\n\n[[128], 1]\n";
         let (t, n, skipped) = python_json_tests("bitcount", text, Path::new("x")).unwrap();
         assert_eq!((n, skipped.len()), (2, 0));
+        // Each case a function of its own, run and reported by number; the first failure
+        // raised at the end.
         assert!(
-            t.contains("assert bitcount(127) == 7\nassert bitcount(128) == 1\n"),
+            t.contains(
+                "def _tradeoff_t1():\n    assert bitcount(127) == 7\n_tradeoff_check(1, _tradeoff_t1)\n\
+                 def _tradeoff_t2():\n    assert bitcount(128) == 1\n_tradeoff_check(2, _tradeoff_t2)\n"
+            ),
             "{t}"
         );
+        assert!(t.starts_with(&format!(
+            "\n\n# QuixBugs tests: json_testcases/bitcount.json\n{PY_CASES}"
+        )));
+        assert!(t.ends_with(PY_CASES_END), "{t}");
         let (t, _, _) = python_json_tests(
             "hanoi",
             "[[2, 1, 3], [[1, 2], [1, 3], [2, 3]]]",
@@ -1266,7 +1367,12 @@ mod tests {
         assert_eq!(n, 2);
         assert!(!t.contains("pytest") && !t.contains("import"), "{t}");
         assert!(t.contains("class Node:\n    pass\n\nn = Node(1)"), "{t}");
-        assert!(t.ends_with("test1()\ntest2()\n"), "{t}");
+        assert!(
+            t.ends_with(&format!(
+                "{PY_CASES}_tradeoff_check(1, test1)\n_tradeoff_check(2, test2)\n{PY_CASES_END}"
+            )),
+            "{t}"
+        );
     }
 
     #[test]
@@ -1297,6 +1403,19 @@ mod tests {
             package_private("public static int f() {"),
             "public static int f() {"
         );
+    }
+
+    #[test]
+    fn a_regression_fails_a_case_the_buggy_program_passes() {
+        assert!(!regressed(Some("PFP"), Some("PPP")));
+        assert!(!regressed(Some("PFP"), Some("PFP")));
+        assert!(regressed(Some("PFP"), Some("FPP")));
+        // Not reached (the run stopped) or nothing ran (no compile): no pass.
+        assert!(regressed(Some("PFP"), Some("P")));
+        assert!(regressed(Some("PFP"), None));
+        // A buggy program that passes nothing cannot be regressed from.
+        assert!(!regressed(Some("FF?"), None));
+        assert!(!regressed(None, Some("F")));
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn build(store: &mut Store) -> RunId {
                 exec_s: Some(0.05),
                 gen_s: Some(2.0),
                 completion: None,
+                cases: None,
             };
             store.add_sample(id, &s).unwrap();
         }

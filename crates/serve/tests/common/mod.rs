@@ -79,6 +79,7 @@ fn sample(task: usize, s: u32, passed: bool) -> SampleRow {
             "    return x + {}\n",
             if passed { task } else { 0 }
         )),
+        cases: None,
     }
 }
 
