@@ -285,8 +285,8 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
     for name in names {
         let layer = quant::layer_of(&name);
         let new_name = renamed(&name);
-        let qt = g.tensor(&name, &Device::Cpu)?;
-        let dims = qt.shape().dims().to_vec();
+        let info = &g.content.tensor_infos[&name];
+        let (stored, dims) = (info.ggml_dtype, info.shape.dims().to_vec());
         let choice = quant::choose(
             r,
             &overrides,
@@ -303,14 +303,20 @@ pub fn compress(opts: &Options) -> Result<Manifest> {
             });
         }
         let site = quant::kind_of(&name).and_then(Site::of_linear);
-        let target = choice.dtype.unwrap_or(qt.dtype());
+        let target = choice.dtype.unwrap_or(stored);
         let gptq = r.method == Method::Gptq && quant::grid_supported(target);
         let touched = site.is_some() && (prunes || gptq);
         let made = obs_done.as_mut().and_then(|d| d.tensors.remove(&name));
+        if made.is_none() && !touched && target == stored {
+            // Unchanged: copied from the source's mapping, never read into a tensor.
+            tensor_types.insert(new_name.clone(), recipe::type_name(target));
+            writer.stored(&new_name, g.stored(&name)?)?;
+            opts.progress.inc(1);
+            continue;
+        }
+        let qt = g.tensor(&name, &Device::Cpu)?;
         let new = if let Some(made) = made {
             made
-        } else if !touched && target == qt.dtype() {
-            qt
         } else if !(touched || r.method == Method::Imatrix && site.is_some()) {
             quant::requantize(&qt, target)?
         } else {

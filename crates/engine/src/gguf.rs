@@ -13,6 +13,21 @@ pub struct Gguf {
     pub path: PathBuf,
     pub content: Content,
     file: BufReader<File>,
+    map: Option<std::sync::Arc<memmap2::Mmap>>,
+}
+
+/// A tensor's bytes as a GGUF file stores them ([`Gguf::stored`]).
+pub struct Stored {
+    map: std::sync::Arc<memmap2::Mmap>,
+    range: std::ops::Range<usize>,
+    pub dtype: GgmlDType,
+    pub dims: Vec<usize>,
+}
+
+impl Stored {
+    pub fn bytes(&self) -> &[u8] {
+        &self.map[self.range.clone()]
+    }
 }
 
 impl Gguf {
@@ -52,6 +67,43 @@ impl Gguf {
             path: path.to_path_buf(),
             content,
             file,
+            map: None,
+        })
+    }
+
+    /// A tensor's bytes as stored, from the file mapped into memory (shared by every call):
+    /// what a tensor copied unchanged into another file needs, without reading it into a
+    /// buffer of its own.
+    pub fn stored(&mut self, name: &str) -> Result<Stored> {
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })?;
+        let bytes =
+            tensor_bytes(info.ggml_dtype, info.shape.elem_count()).expect("checked when opened");
+        let start = (self.content.tensor_data_offset + info.offset) as usize;
+        let (dtype, dims) = (info.ggml_dtype, info.shape.dims().to_vec());
+        let map = match &self.map {
+            Some(m) => m.clone(),
+            None => {
+                let f =
+                    File::open(&self.path).map_err(|e| Error::model(&self.path, open_msg(&e)))?;
+                // Safety: the file is only read; a model changed on disk while it is mapped
+                // is as undefined as one changed while it is read.
+                let m = unsafe { memmap2::Mmap::map(&f) }
+                    .map_err(|e| Error::model(&self.path, format!("mapping it: {e}")))?;
+                self.map.insert(std::sync::Arc::new(m)).clone()
+            }
+        };
+        Ok(Stored {
+            map,
+            range: start..start + bytes,
+            dtype,
+            dims,
         })
     }
 
@@ -185,7 +237,7 @@ pub struct Writer {
     path: PathBuf,
     tmp: PathBuf,
     next: std::vec::IntoIter<TensorSpec>,
-    tx: Option<std::sync::mpsc::SyncSender<QTensor>>,
+    tx: Option<std::sync::mpsc::SyncSender<Piece>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<String>>>,
 }
 
@@ -204,13 +256,16 @@ impl Writer {
             source: e,
         })?;
         // Two tensors in flight: the caller computes a third while one is written.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<QTensor>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(1);
         let thread = std::thread::spawn(move || -> std::io::Result<String> {
             // Hashed on the way out: re-reading a multi-GB artifact to hash it cost as much again.
             let mut w = tradeoff_assets::Sha256Writer::new(BufWriter::with_capacity(1 << 20, f));
             w.write_all(&header)?;
-            for t in rx {
-                let data = t.data().map_err(std::io::Error::other)?;
+            for piece in rx {
+                let data = match &piece {
+                    Piece::Made(t) => t.data().map_err(std::io::Error::other)?,
+                    Piece::Stored(s) => std::borrow::Cow::Borrowed(s.bytes()),
+                };
                 w.write_all(&data)?;
                 w.write_all(&[0; ALIGN][..padding(data.len())])?;
             }
@@ -230,11 +285,26 @@ impl Writer {
 
     /// Appends the next tensor, which must be the one the header declared next.
     pub fn tensor(&mut self, name: &str, t: QTensor) -> Result<()> {
-        let got = TensorSpec {
+        let spec = TensorSpec {
             name: name.to_string(),
             dtype: t.dtype(),
             dims: t.shape().dims().to_vec(),
         };
+        self.send(spec, Piece::Made(t))
+    }
+
+    /// Appends the next tensor as another GGUF file stores it, copied from that file's
+    /// mapping.
+    pub fn stored(&mut self, name: &str, s: Stored) -> Result<()> {
+        let spec = TensorSpec {
+            name: name.to_string(),
+            dtype: s.dtype,
+            dims: s.dims.clone(),
+        };
+        self.send(spec, Piece::Stored(s))
+    }
+
+    fn send(&mut self, got: TensorSpec, piece: Piece) -> Result<()> {
         match self.next.next() {
             Some(want) if want == got => {}
             want => {
@@ -246,7 +316,7 @@ impl Writer {
                 ))
             }
         }
-        let sent = self.tx.as_ref().map(|tx| tx.send(t).is_ok());
+        let sent = self.tx.as_ref().map(|tx| tx.send(piece).is_ok());
         if sent != Some(true) {
             // The writing thread stopped: its error says why.
             self.join()?;
@@ -293,6 +363,12 @@ impl Drop for Writer {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// A tensor on its way to the writing thread.
+enum Piece {
+    Made(QTensor),
+    Stored(Stored),
 }
 
 /// Zero bytes that bring `len` to a multiple of [`ALIGN`].
@@ -472,6 +548,24 @@ mod tests {
         );
         assert_eq!(sha, tradeoff_assets::sha256_hex(&got));
         assert!(!p.with_extension("gguf.partial").exists());
+
+        // The same tensors copied from that file's mapping: the same bytes again.
+        let mut g = Gguf::open(&p).unwrap();
+        let specs = ts
+            .iter()
+            .map(|(name, t)| TensorSpec {
+                name: name.clone(),
+                dtype: t.dtype(),
+                dims: t.shape().dims().to_vec(),
+            })
+            .collect();
+        let copy = dir.path().join("copy.gguf");
+        let mut w = Writer::create(&copy, &metadata, specs).unwrap();
+        for (name, _) in &ts {
+            w.stored(name, g.stored(name).unwrap()).unwrap();
+        }
+        assert_eq!(w.finish().unwrap(), sha);
+        assert!(std::fs::read(&copy).unwrap() == got);
     }
 
     #[test]
