@@ -298,6 +298,15 @@ where
     Ok((references, hypotheses))
 }
 
+/// Whether `code` parses without a syntax error (no error or missing node) by the language's
+/// tree-sitter grammar.
+pub fn parses(code: &str, lang: Lang) -> Result<bool> {
+    let mut parser = lang.parser()?;
+    Ok(!syntax::parse(&mut parser, code, lang)?
+        .root_node()
+        .has_error())
+}
+
 /// The code's tokens as the language's tree-sitter grammar lexes them (every leaf, a literal
 /// whole, comments left out), so that layout (spaces, line breaks, indentation) cannot change
 /// a whitespace-token score: `a+b` and `a + b` give the same tokens. Text the grammar cannot

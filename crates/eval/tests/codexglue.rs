@@ -95,6 +95,10 @@ fn check(name: &str, from: Language, to: Language, from_fence: &str) {
         assert!(v > 0.999 && v <= 1.0, "{m}: {v}");
     }
     assert_eq!(value(&r, "bleu"), value(&r, "codebleu_ngram"));
+    // Nearly every reference method parses in a class of its own.
+    let syntax = value(&r, "syntax_ok");
+    eprintln!("{name}: references parse: {syntax}");
+    assert!(syntax >= 0.99, "{name}: {syntax}");
     assert_eq!(r.metric("codebleu").unwrap().n, Some(1000));
     let c = value(&r, "codebleu");
 
@@ -105,6 +109,9 @@ fn check(name: &str, from: Language, to: Language, from_fence: &str) {
         t.join(" ")
     });
     assert_eq!(value(&damaged, "exact_match"), 0.0);
+    // Without its closing brace a method no longer parses.
+    let syntax = value(&damaged, "syntax_ok");
+    assert!(syntax < 0.01, "{name}: {syntax}");
     let bleu = damaged.metric("bleu").unwrap();
     let (lo, hi) = bleu.ci95.unwrap();
     assert!(bleu.value < 1.0 && bleu.value > 0.8, "{bleu:?}");

@@ -13,7 +13,9 @@
 //! whitespace, so a model that did not learn that layout would otherwise score near zero
 //! BLEU for correct translations. Numbers are therefore not the published evaluator's.
 
-use super::{data_err, read_to_string, Benchmark, Language, Program, ReferenceScorer, Scoring};
+use super::{
+    data_err, read_to_string, Benchmark, Language, Measure, Program, ReferenceScorer, Scoring,
+};
 use crate::error::{Error, Result};
 use crate::prompt::{self, Prompt, Style};
 use crate::record::{DatasetRef, Metric, ProblemOutcome};
@@ -147,6 +149,14 @@ fn lexed(code: &str, lang: Lang) -> String {
     }
 }
 
+/// Whether a translated method parses in a class of its own (a grammar that cannot be loaded,
+/// never the case for the pinned ones, counts as not).
+fn syntax_ok(method: &str, to: Language) -> bool {
+    !method.trim().is_empty()
+        && tradeoff_codebleu::parses(&format!("class C {{\n{method}\n}}\n"), lang(to))
+            .unwrap_or(false)
+}
+
 /// Exact match over the lexed tokens.
 #[derive(Debug)]
 struct TokenExactMatch {
@@ -241,6 +251,39 @@ impl Benchmark for CodeXglue {
 
     fn reference(&self, i: usize) -> Option<String> {
         Some(self.items[i].2.clone())
+    }
+
+    /// 2: `syntax_ok` added.
+    fn scoring_version(&self) -> u32 {
+        2
+    }
+
+    /// `syntax_ok`: the share of a problem's samples whose method, put in a class of its own,
+    /// parses without a syntax error by the target language's grammar: the compile check a
+    /// method can have without the rest of its project (Lucene, POI, JGit, Antlr), whose types
+    /// it names.
+    fn extra_measures(
+        &self,
+        problems: &[ProblemOutcome],
+        _before: &[Option<String>],
+    ) -> Vec<Measure> {
+        let per_problem = problems
+            .iter()
+            .filter(|p| !p.samples.is_empty())
+            .map(|p| {
+                let ok = p
+                    .samples
+                    .iter()
+                    .filter(|s| syntax_ok(&s.program, self.to))
+                    .count();
+                ok as f64 / p.samples.len() as f64
+            })
+            .collect();
+        vec![Measure {
+            name: "syntax_ok".into(),
+            per_problem,
+            higher_is_better: true,
+        }]
     }
 
     /// Corpus BLEU-4 and CodeBLEU (with components) over every sample, intervals from
