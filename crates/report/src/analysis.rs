@@ -114,6 +114,10 @@ pub struct Row {
     /// Computed by an earlier run and reused.
     pub reused: bool,
     pub vs_baseline: Option<Comparison>,
+    /// The variant `vs_baseline` compares with: the baseline, or in a run of several models
+    /// that model's own variant of the baseline's recipe.
+    #[serde(default)]
+    pub compared_with: Option<String>,
     /// Samples of this result that ended in a fault of the harness (`infra_error`), not the
     /// model's: left out of pass@k, the paired comparisons and the per-problem matrix.
     #[serde(default)]
@@ -287,6 +291,24 @@ fn pass_at_k_ci(metric: &str, stored: Option<(f64, f64)>, outs: &Outcomes) -> Op
     }
 }
 
+/// The variant `v` is compared with: in a run of several models, its own model's variant of
+/// the baseline's recipe (the 1.5B's q4_0 against the 1.5B as distributed, not against the
+/// 0.5B), else the baseline; None for the baseline itself.
+fn reference_of<'a>(
+    v: &VariantInfo,
+    infos: &'a [VariantInfo],
+    baseline: Option<&'a VariantInfo>,
+) -> Option<&'a VariantInfo> {
+    let b = baseline?;
+    let own = infos
+        .iter()
+        .find(|o| o.model == v.model && o.recipe == b.recipe && o.id != v.id);
+    match own {
+        Some(o) if o.model != b.model => Some(o),
+        _ => (v.id != b.id).then_some(b),
+    }
+}
+
 /// Builds the report of `run`.
 pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
     let variants = store.variants(run.id)?;
@@ -395,16 +417,29 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         outs.insert(key, o);
     }
 
+    let models: std::collections::BTreeSet<&str> = infos.iter().map(|v| v.model.as_str()).collect();
+    if let (Some(b), true) = (&baseline, models.len() > 1) {
+        notes.push(format!(
+            "Several models: each model's variants are compared with that model's own variant \
+             of the baseline's recipe ({}) where the run has one, else with the baseline ({}).",
+            b.recipe
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("its recipe"),
+            b.label
+        ));
+    }
     let mut rows = Vec::new();
     for r in &done {
         let v = label[r.variant.as_str()];
-        let base_result = baseline.as_ref().and_then(|b| {
+        let reference = reference_of(v, &infos, baseline.as_ref());
+        let base_result = reference.and_then(|b| {
             done.iter()
                 .find(|x| x.variant == b.id && x.kind == r.kind && x.name == r.name)
         });
         for m in &r.metrics {
             let vs_baseline = match base_result {
-                Some(br) if v.role != Role::Baseline => {
+                Some(br) => {
                     let bm = br.metric(&m.name);
                     let paired = (r.kind == Kind::Bench && m.name == "pass@1")
                         .then(|| {
@@ -451,6 +486,7 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
                 unit: m.unit.clone(),
                 higher_is_better: m.higher_is_better,
                 reused: r.reused,
+                compared_with: vs_baseline.as_ref().and(reference).map(|b| b.label.clone()),
                 vs_baseline,
                 harness_errors: match r.kind {
                     Kind::Bench => harness

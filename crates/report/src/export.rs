@@ -30,6 +30,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "agreement_ci_lo",
     "agreement_ci_hi",
     "harness_errors",
+    "compared_with",
 ];
 
 fn field(s: &str) -> String {
@@ -83,6 +84,7 @@ pub fn csv(r: &Report) -> String {
             num(a.and_then(|a| a.ci95).map(|x| x.0)),
             num(a.and_then(|a| a.ci95).map(|x| x.1)),
             row.harness_errors.to_string(),
+            field(row.compared_with.as_deref().unwrap_or("")),
         ];
         out.push_str(&cells.join(","));
         out.push('\n');

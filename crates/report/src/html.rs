@@ -183,7 +183,13 @@ fn table(s: &mut String, r: &Report) {
         let base = row.role == Role::Baseline;
         let (d, mc, agree) = match &row.vs_baseline {
             Some(c) => (
-                delta(c.delta, c.delta_ci, row.unit.as_deref(), &row.metric),
+                match row.compared_with.as_deref() {
+                    Some(w) if r.baseline.as_deref() != Some(w) => format!(
+                        "{} vs {w}",
+                        delta(c.delta, c.delta_ci, row.unit.as_deref(), &row.metric)
+                    ),
+                    _ => delta(c.delta, c.delta_ci, row.unit.as_deref(), &row.metric),
+                },
                 c.mcnemar
                     .map(|m| {
                         let sig = c.significant == Some(true);

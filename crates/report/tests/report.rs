@@ -173,3 +173,108 @@ fn outputs_are_self_contained_and_well_formed() {
     assert_eq!(v["run"]["name"], "demo");
     assert!(v["frontiers"][0]["points"].as_array().unwrap().len() >= 2);
 }
+
+/// A run of two models, each as distributed and at q4: each q4 is compared with its own
+/// model's original; the second model's original with the baseline.
+#[test]
+fn each_model_is_compared_with_its_own_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("runs.sqlite")).unwrap();
+    let run = store
+        .begin_run(&RunSpec::new("[sweep]\n").named("two-models"))
+        .unwrap()
+        .id;
+    // (label, model, recipe, problems solved of 10)
+    let small: Vec<bool> = (0..10).map(|i| i < 5).collect();
+    let small_q4: Vec<bool> = (0..10).map(|i| i < 4).collect();
+    let large: Vec<bool> = (0..10).map(|i| i < 9).collect();
+    let large_q4: Vec<bool> = (0..10).map(|i| i < 3).collect();
+    for (label, model, recipe, solved) in [
+        ("small/original", "small", "original", small),
+        ("small/q4", "small", "q4", small_q4),
+        ("large/original", "large", "original", large),
+        ("large/q4", "large", "q4", large_q4),
+    ] {
+        let role = if label == "small/original" {
+            Role::Baseline
+        } else {
+            Role::Candidate
+        };
+        let v = VariantSpec {
+            recipe: serde_json::json!({ "name": recipe }),
+            ..VariantSpec::new(label, model)
+        };
+        let vid = store.upsert_variant(run, &v, role).unwrap().id;
+        let id = store
+            .begin_result(run, &ResultSpec::new(&vid, Kind::Bench, "humaneval"))
+            .unwrap()
+            .id();
+        for (i, &p) in solved.iter().enumerate() {
+            let s = SampleRow {
+                task_id: format!("HumanEval/{i}"),
+                sample: 0,
+                passed: p,
+                status: if p { "pass" } else { "fail" }.into(),
+                detail: None,
+                tokens: None,
+                exec_s: None,
+                gen_s: None,
+                completion: None,
+                cases: None,
+            };
+            store.add_sample(id, &s).unwrap();
+        }
+        let rate = solved.iter().filter(|&&p| p).count() as f64 / 10.0;
+        let m = tradeoff_record::Metric::new("pass@1", rate, true);
+        store
+            .finish_result(id, &[m], &serde_json::json!({}))
+            .unwrap();
+    }
+    store.end_run(run, Status::Done).unwrap();
+    let run = store.resolve_run("two-models").unwrap();
+    let r = analyse(&store, &run, &Options::default()).unwrap();
+
+    let large_q4 = row(&r, "large/q4", "pass@1");
+    assert_eq!(large_q4.compared_with.as_deref(), Some("large/original"));
+    let c = large_q4.vs_baseline.as_ref().unwrap();
+    assert!((c.delta - (0.3 - 0.9)).abs() < 1e-12, "{c:?}");
+    let m = c.mcnemar.unwrap();
+    assert_eq!((m.only_baseline, m.only_variant), (6, 0));
+    let small_q4 = row(&r, "small/q4", "pass@1");
+    assert_eq!(small_q4.compared_with.as_deref(), Some("small/original"));
+    assert_eq!(
+        small_q4
+            .vs_baseline
+            .as_ref()
+            .unwrap()
+            .mcnemar
+            .unwrap()
+            .only_baseline,
+        1
+    );
+    // The second model as distributed against the baseline: model size.
+    let large = row(&r, "large/original", "pass@1");
+    assert_eq!(large.compared_with.as_deref(), Some("small/original"));
+    assert_eq!(
+        large
+            .vs_baseline
+            .as_ref()
+            .unwrap()
+            .mcnemar
+            .unwrap()
+            .only_variant,
+        4
+    );
+    assert!(row(&r, "small/original", "pass@1").vs_baseline.is_none());
+    assert!(
+        r.notes.iter().any(|n| n.contains("Several models")),
+        "{:?}",
+        r.notes
+    );
+    // The table says what each row is compared with where it is not the baseline.
+    let html = tradeoff_report::html(&r);
+    assert!(
+        html.contains("vs large/original"),
+        "comparison target missing"
+    );
+}
