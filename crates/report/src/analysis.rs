@@ -6,7 +6,7 @@ use crate::stats::{self, McNemar};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use tradeoff_store::{Kind, ResultRow, Role, Run, RunVariant, Status, Store};
+use tradeoff_store::{Kind, ResultId, ResultRow, Role, Run, RunVariant, Status, Store};
 
 /// What to analyse and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,6 +291,41 @@ fn pass_at_k_ci(metric: &str, stored: Option<(f64, f64)>, outs: &Outcomes) -> Op
     }
 }
 
+/// The results a report shows: where a run holds several of one variant, kind and name (a
+/// resumed sweep whose inputs changed, e.g. a benchmark's new scoring version), the latest
+/// finished one; the others are counted in a note. Unfinished ones are kept only where none
+/// finished (the report lists them as left out).
+fn current(results: Vec<ResultRow>, notes: &mut Vec<String>) -> Vec<ResultRow> {
+    let mut latest: BTreeMap<(String, Kind, String), (f64, ResultId)> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.status == Status::Done) {
+        let key = (r.variant.clone(), r.kind, r.name.clone());
+        let at = (r.started_unix, r.id);
+        let e = latest.entry(key).or_insert(at);
+        if at.0 > e.0 || at.0 == e.0 && at.1 > e.1 {
+            *e = at;
+        }
+    }
+    let total = results.len();
+    let kept: Vec<ResultRow> = results
+        .into_iter()
+        .filter(
+            |r| match latest.get(&(r.variant.clone(), r.kind, r.name.clone())) {
+                Some(&(_, id)) => r.id == id,
+                None => true,
+            },
+        )
+        .collect();
+    let superseded = total - kept.len();
+    if superseded > 0 {
+        notes.push(format!(
+            "{superseded} result{} of this run superseded by a later one of the same variant and \
+             name (other inputs, e.g. a benchmark's newer scoring version): left out.",
+            if superseded == 1 { "" } else { "s" }
+        ));
+    }
+    kept
+}
+
 /// The variant `v` is compared with: in a run of several models, its own model's variant of
 /// the baseline's recipe (the 1.5B's q4_0 against the 1.5B as distributed, not against the
 /// 0.5B), else the baseline; None for the baseline itself.
@@ -312,8 +347,8 @@ fn reference_of<'a>(
 /// Builds the report of `run`.
 pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
     let variants = store.variants(run.id)?;
-    let results = store.results(run.id)?;
     let mut notes = Vec::new();
+    let results = current(store.results(run.id)?, &mut notes);
     let info = |v: &RunVariant| VariantInfo {
         id: v.variant.id.clone(),
         label: v.variant.label.clone(),
@@ -417,7 +452,7 @@ pub fn analyse(store: &Store, run: &Run, opts: &Options) -> Result<Report> {
         outs.insert(key, o);
     }
 
-    let models: std::collections::BTreeSet<&str> = infos.iter().map(|v| v.model.as_str()).collect();
+    let models: BTreeSet<&str> = infos.iter().map(|v| v.model.as_str()).collect();
     if let (Some(b), true) = (&baseline, models.len() > 1) {
         notes.push(format!(
             "Several models: each model's variants are compared with that model's own variant \
