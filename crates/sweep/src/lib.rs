@@ -750,12 +750,22 @@ impl Sweep<'_> {
             }
         };
         if self.opts.progress {
-            if let Some(m) = res.metric("pass@1") {
-                let ci = m
-                    .ci95
-                    .map(|(lo, hi)| format!(" [{:.1}, {:.1}]", 100.0 * lo, 100.0 * hi))
-                    .unwrap_or_default();
-                eprintln!("    pass@1 {:.1}%{ci}", 100.0 * m.value);
+            // Every rate the result has (pass@k, exact_fix, regression, BLEU, ...), CodeBLEU's
+            // components left to the report.
+            let line: Vec<String> = res
+                .metrics
+                .iter()
+                .filter(|m| !m.name.starts_with("codebleu_"))
+                .map(|m| {
+                    let ci = m
+                        .ci95
+                        .map(|(lo, hi)| format!(" [{:.1}, {:.1}]", 100.0 * lo, 100.0 * hi))
+                        .unwrap_or_default();
+                    format!("{} {:.1}%{ci}", m.name, 100.0 * m.value)
+                })
+                .collect();
+            if !line.is_empty() {
+                eprintln!("    {}", line.join(" · "));
             }
         }
         self.store().finish_bench(id, &res)?;
