@@ -232,13 +232,15 @@ const ALIGN: usize = 32;
 /// tensor as the caller hands it over, written and hashed on a thread of its own while the
 /// caller computes the next. Holding every tensor until the end cost a copy of the model in
 /// memory and left the disk and the hash idle while tensors were computed. Dropped before
-/// [`Writer::finish`], it removes its temporary file.
+/// [`Writer::finish`], or when writing failed, it removes its temporary file.
 pub struct Writer {
     path: PathBuf,
     tmp: PathBuf,
     next: std::vec::IntoIter<TensorSpec>,
     tx: Option<std::sync::mpsc::SyncSender<Piece>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<String>>>,
+    /// The file is in place: nothing to remove when dropped.
+    done: bool,
 }
 
 impl Writer {
@@ -280,6 +282,7 @@ impl Writer {
             next: specs.into_iter(),
             tx: Some(tx),
             thread: Some(thread),
+            done: false,
         })
     }
 
@@ -339,6 +342,7 @@ impl Writer {
             path: self.path.clone(),
             source: e,
         })?;
+        self.done = true;
         Ok(sha)
     }
 
@@ -358,8 +362,10 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.join();
+        if !self.done {
+            if self.thread.is_some() {
+                let _ = self.join();
+            }
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
