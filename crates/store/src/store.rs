@@ -99,23 +99,26 @@ impl Store {
                 name
             }
         };
-        let existing: Option<(RunId, String, String)> = tx
+        let existing: Option<(RunId, bool, String)> = tx
             .query_row(
-                "SELECT id, config_sha256, machine_fp FROM runs WHERE name = ?1",
+                "SELECT id, config_sha256, machine_fp, config FROM runs WHERE name = ?1",
                 [&name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    let (sha, text): (String, String) = (r.get(1)?, r.get(3)?);
+                    let same = sha == config_sha
+                        || spec.same_config.is_some_and(|f| f(&text, &spec.config));
+                    Ok((r.get(0)?, same, r.get(2)?))
+                },
             )
             .optional()?;
         let begun = match existing {
             // Perf results of a run must come from one machine.
-            Some((_, sha, fp))
-                if sha == config_sha
-                    && spec.machine_bound
-                    && fp != crate::machine::fingerprint(&spec.machine) =>
+            Some((_, true, fp))
+                if spec.machine_bound && fp != crate::machine::fingerprint(&spec.machine) =>
             {
                 return Err(Error::OtherMachine(name))
             }
-            Some((id, sha, _)) if sha == config_sha => {
+            Some((id, true, _)) => {
                 tx.execute(
                     "UPDATE runs SET status = 'running', ended_unix = NULL WHERE id = ?1",
                     [id],

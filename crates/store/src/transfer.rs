@@ -219,6 +219,7 @@ impl Store {
                         git_rev: run.git_rev.clone(),
                         machine: run.machine.clone(),
                         machine_bound: true,
+                        same_config: None,
                     };
                     (self.begin_run(&spec)?, run)
                 }

@@ -102,6 +102,11 @@ pub struct RunSpec {
     /// Whether its results depend on the machine (timings): such a run resumes only where it
     /// began. Quality-only runs (pass/fail, perplexity) resume anywhere, from an export too.
     pub machine_bound: bool,
+    /// Whether a stored config text (first) describes the same run as this one's (second), so
+    /// that a run resumes though its text differs (the sweep: the same TOML once parsed, so
+    /// comments and layout do not count). Where None the texts must be equal.
+    #[serde(skip)]
+    pub same_config: Option<fn(&str, &str) -> bool>,
 }
 
 impl RunSpec {
@@ -114,6 +119,7 @@ impl RunSpec {
             git_rev: rev.map(str::to_string),
             machine: Machine::detect(),
             machine_bound: true,
+            same_config: None,
         }
     }
 

@@ -287,6 +287,15 @@ fn run_names_and_errors() {
         st.begin_run(&spec("different config", "same")),
         Err(Error::RunNameTaken(_))
     ));
+    // A text the caller deems the same config (a comment edited) resumes the run.
+    let mut edited = spec("# a comment\nx", "same");
+    assert!(matches!(st.begin_run(&edited), Err(Error::RunNameTaken(_))));
+    edited.same_config = Some(|a, b| {
+        a.lines()
+            .filter(|l| !l.starts_with('#'))
+            .eq(b.lines().filter(|l| !l.starts_with('#')))
+    });
+    assert!(st.begin_run(&edited).unwrap().resumed);
     let mut moved = spec("x", "same");
     moved.machine.threads = 64;
     assert!(matches!(st.begin_run(&moved), Err(Error::OtherMachine(_))));

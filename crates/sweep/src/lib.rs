@@ -182,6 +182,7 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut store = Store::open(&opts.store)?;
     let mut spec = RunSpec::new(text).named(&cfg.name);
+    spec.same_config = Some(same_toml);
     if cfg.perf.is_none() {
         spec = spec.portable();
     }
@@ -261,6 +262,23 @@ pub fn run(cfg: &SweepConfig, text: &str, opts: &SweepOptions) -> Result<Summary
         resumed: begun.resumed,
         steps: sw.steps,
     })
+}
+
+/// Whether two config texts are the same TOML once parsed: a comment or layout edited between
+/// two runs of a config does not make it another run.
+fn same_toml(a: &str, b: &str) -> bool {
+    let parse = |t: &str| toml::from_str::<toml::Value>(t).ok();
+    parse(a).is_some_and(|a| Some(a) == parse(b))
+}
+
+#[cfg(test)]
+#[test]
+fn configs_differing_in_comments_and_layout_are_the_same() {
+    let a = "name = \"x\"\nmodels = [\"m\"]  # the model\n[eval]\nlimit = 3\n";
+    let b = "# edited\nname = \"x\"\nmodels = [ \"m\" ]\n\n[eval]\nlimit = 3 # fewer\n";
+    assert!(same_toml(a, b));
+    assert!(!same_toml(a, &b.replace("limit = 3", "limit = 4")));
+    assert!(!same_toml("not toml [", "not toml ["));
 }
 
 /// A short model name for labels: the catalog name as it is ("qwen2.5-coder-0.5b"), a file's
