@@ -203,11 +203,7 @@ pub fn write(
 ) -> Result<String> {
     let specs: Vec<TensorSpec> = tensors
         .iter()
-        .map(|(name, t)| TensorSpec {
-            name: name.clone(),
-            dtype: t.dtype(),
-            dims: t.shape().dims().to_vec(),
-        })
+        .map(|(name, t)| TensorSpec::of(name, t))
         .collect();
     let mut w = Writer::create(path, metadata, specs)?;
     for (name, t) in tensors {
@@ -222,6 +218,17 @@ pub struct TensorSpec {
     pub name: String,
     pub dtype: GgmlDType,
     pub dims: Vec<usize>,
+}
+
+impl TensorSpec {
+    /// The spec of a tensor already made.
+    pub fn of(name: &str, t: &QTensor) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype: t.dtype(),
+            dims: t.shape().dims().to_vec(),
+        }
+    }
 }
 
 /// GGUF's alignment of tensor data (candle's and llama.cpp's default).
@@ -288,12 +295,7 @@ impl Writer {
 
     /// Appends the next tensor, which must be the one the header declared next.
     pub fn tensor(&mut self, name: &str, t: QTensor) -> Result<()> {
-        let spec = TensorSpec {
-            name: name.to_string(),
-            dtype: t.dtype(),
-            dims: t.shape().dims().to_vec(),
-        };
-        self.send(spec, Piece::Made(t))
+        self.send(TensorSpec::of(name, &t), Piece::Made(t))
     }
 
     /// Appends the next tensor as another GGUF file stores it, copied from that file's
@@ -557,14 +559,7 @@ mod tests {
 
         // The same tensors copied from that file's mapping: the same bytes again.
         let mut g = Gguf::open(&p).unwrap();
-        let specs = ts
-            .iter()
-            .map(|(name, t)| TensorSpec {
-                name: name.clone(),
-                dtype: t.dtype(),
-                dims: t.shape().dims().to_vec(),
-            })
-            .collect();
+        let specs = ts.iter().map(|(name, t)| TensorSpec::of(name, t)).collect();
         let copy = dir.path().join("copy.gguf");
         let mut w = Writer::create(&copy, &metadata, specs).unwrap();
         for (name, _) in &ts {
@@ -579,14 +574,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.gguf");
         let ts = tensors();
-        let specs = ts
-            .iter()
-            .map(|(name, t)| TensorSpec {
-                name: name.clone(),
-                dtype: t.dtype(),
-                dims: t.shape().dims().to_vec(),
-            })
-            .collect();
+        let specs = ts.iter().map(|(name, t)| TensorSpec::of(name, t)).collect();
         let mut w = Writer::create(&p, &[], specs).unwrap();
         let mut it = ts.into_iter();
         let (n0, t0) = it.next().unwrap();
@@ -598,11 +586,7 @@ mod tests {
         assert!(!p.exists() && !p.with_extension("gguf.partial").exists());
 
         let (n, t) = tensors().swap_remove(0);
-        let spec = TensorSpec {
-            name: n.clone(),
-            dtype: t.dtype(),
-            dims: t.shape().dims().to_vec(),
-        };
+        let spec = TensorSpec::of(&n, &t);
         let mut w = Writer::create(&p, &[], vec![spec.clone(), spec]).unwrap();
         w.tensor(&n, t).unwrap();
         let e = w.finish().unwrap_err().to_string();
