@@ -6,20 +6,8 @@ use tradeoff_record::Metric;
 use tradeoff_report::*;
 use tradeoff_store::*;
 
-fn sample(task: usize, passed: bool, status: &str) -> SampleRow {
-    SampleRow {
-        task_id: format!("HumanEval/{task}"),
-        sample: 0,
-        passed,
-        status: status.into(),
-        detail: None,
-        tokens: None,
-        exec_s: None,
-        gen_s: None,
-        completion: None,
-        cases: None,
-    }
-}
+mod common;
+use common::sample;
 
 #[test]
 fn harness_errors_are_counted_and_left_out() {

@@ -220,18 +220,7 @@ fn each_model_is_compared_with_its_own_original() {
             .unwrap()
             .id();
         for (i, &p) in solved.iter().enumerate() {
-            let s = SampleRow {
-                task_id: format!("HumanEval/{i}"),
-                sample: 0,
-                passed: p,
-                status: if p { "pass" } else { "fail" }.into(),
-                detail: None,
-                tokens: None,
-                exec_s: None,
-                gen_s: None,
-                completion: None,
-                cases: None,
-            };
+            let s = common::sample(i, p, if p { "pass" } else { "fail" });
             store.add_sample(id, &s).unwrap();
         }
         let rate = solved.iter().filter(|&&p| p).count() as f64 / 10.0;

@@ -1,5 +1,9 @@
 //! The hand-made run the report tests and the MLflow test share: a baseline and three
-//! quantized variants with HumanEval outcomes, decode speed, latency and KL divergence.
+//! quantized variants with HumanEval outcomes, decode speed, latency and KL divergence; and the
+//! plain sample every report test builds its runs from.
+
+// Each test binary uses part of this module.
+#![allow(dead_code)]
 
 use serde_json::json;
 use tradeoff_record::Metric;
@@ -27,6 +31,22 @@ fn variants() -> Vec<(&'static str, u32, u64, f64, Vec<bool>)> {
     ]
 }
 
+/// One sample of `HumanEval/{task}` with the given outcome and nothing else measured.
+pub fn sample(task: usize, passed: bool, status: &str) -> SampleRow {
+    SampleRow {
+        task_id: format!("HumanEval/{task}"),
+        sample: 0,
+        passed,
+        status: status.into(),
+        detail: None,
+        tokens: None,
+        exec_s: None,
+        gen_s: None,
+        completion: None,
+        cases: None,
+    }
+}
+
 pub fn build(store: &mut Store) -> RunId {
     let mut spec = RunSpec::new("[sweep]\nmodel = \"smollm2-135m\"\n").named("demo");
     spec.machine.hostname = "test".into();
@@ -52,16 +72,10 @@ pub fn build(store: &mut Store) -> RunId {
         let id = store.begin_result(run, &bench).unwrap().id();
         for (i, &p) in solved.iter().enumerate() {
             let s = SampleRow {
-                task_id: format!("HumanEval/{i}"),
-                sample: 0,
-                passed: p,
-                status: if p { "pass" } else { "fail" }.into(),
-                detail: None,
                 tokens: Some(100),
                 exec_s: Some(0.05),
                 gen_s: Some(2.0),
-                completion: None,
-                cases: None,
+                ..sample(i, p, if p { "pass" } else { "fail" })
             };
             store.add_sample(id, &s).unwrap();
         }
